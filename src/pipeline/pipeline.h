@@ -1,0 +1,100 @@
+// The streaming pipeline: consumes committed log events, keeps per-user windows and
+// sessions and the item models, and recomputes and stores each user's recommendations.
+//
+// Exactly-once: a worker writes a user's new state, new recommendations and its consumer
+// offset in one RocksDB WriteBatch; item models are checkpointed with their own offsets.
+// On start, state is recovered and the log is replayed from those offsets.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/status.h"
+#include "events/event.h"
+#include "log/event_log.h"
+#include "models/item_model.h"
+#include "store/store.h"
+
+namespace streamrec::pipeline {
+
+struct PipelineOptions {
+  int64_t window_ms = 5 * 60 * 1000;         //!< event-time sliding window of item views
+  size_t window_max_items = 20;              //!< last-N cap of the window
+  size_t history_max_events = 50;            //!< recent events kept per user
+  int64_t session_gap_ms = 30 * 60 * 1000;   //!< inactivity that ends a session
+  int64_t user_ttl_ms = 30ll * 24 * 3600 * 1000;  //!< idle users' state is dropped after this
+  size_t rec_count = 20;                     //!< length of the stored list
+  int64_t recs_stale_ms = 10 * 60 * 1000;    //!< served lists older than this are recomputed
+  int64_t checkpoint_interval_ms = 5000;     //!< item model checkpoint period
+  uint32_t workers = 1;                      //!< worker threads; partition p goes to p % workers
+  size_t max_batch = 1024;                   //!< events one worker step takes
+};
+
+struct HistoryEntry {
+  std::string item_id;
+  events::EventType type = events::EventType::kOther;
+  int64_t timestamp_ms = 0;
+};
+
+struct UserState {
+  std::vector<HistoryEntry> history;  //!< oldest first, capped at history_max_events
+  std::string session_id;             //!< ours: "<user>:<n>"; new after session_gap_ms idle
+  int64_t session_start_ms = 0;
+  int64_t last_event_ms = 0;
+  uint32_t session_events = 0;
+  uint64_t sessions = 0;
+
+  //! Item views within `window_ms` of the last event, newest `max_items`, oldest first.
+  std::vector<models::WindowItem> Window(int64_t window_ms, size_t max_items) const;
+};
+
+struct RecList {
+  std::vector<models::ScoredItem> items;
+  std::string model;             //!< "covisitation", "popularity", ...
+  int64_t generated_at_ms = 0;   //!< wall clock when computed
+  int64_t last_event_ms = 0;     //!< event time of the user's newest event it reflects
+};
+
+class Pipeline {
+ public:
+  static common::Result<std::unique_ptr<Pipeline>> Open(store::Store& store, log::EventLog& log,
+                                                        const PipelineOptions& options,
+                                                        const models::ItemModelOptions& model_options,
+                                                        common::Registry& metrics);
+  virtual ~Pipeline() = default;
+
+  //! Recovers state (item checkpoint + replay of the log from stored offsets), registers
+  //! the log's commit listener and starts the workers.
+  virtual common::Status Start() = 0;
+  //! Processes what is queued, checkpoints the item models, stops the workers.
+  virtual void Stop() = 0;
+
+  // --- read side: thread-safe, used by the HTTP handlers.
+
+  //! The stored list, or one computed now when missing or stale (cold users get
+  //! popularity). Never NotFound: an unknown user gets the tenant's popular items.
+  virtual common::Result<RecList> Recommendations(std::string_view tenant, std::string_view user,
+                                                  size_t n) = 0;
+  //! Co-visitation neighbours of an item; NotFound when the item is unknown.
+  virtual common::Result<std::vector<models::ScoredItem>> Similar(std::string_view tenant,
+                                                                  std::string_view item,
+                                                                  size_t n) = 0;
+  //! NotFound when the user has no state.
+  virtual common::Result<UserState> User(std::string_view tenant, std::string_view user) = 0;
+
+  //! Next seq to process per partition (the slowest of user and item consumers), for
+  //! log retention.
+  virtual std::vector<uint64_t> ConsumerOffsets() const = 0;
+  //! Blocks until every event committed before the call is processed, or the timeout.
+  virtual bool WaitIdle(int64_t timeout_ms) = 0;
+  //! Events processed since start.
+  virtual uint64_t processed() const = 0;
+};
+
+}  // namespace streamrec::pipeline

@@ -1,0 +1,58 @@
+// Every RocksDB key layout in one place. Integers are big-endian so that byte order
+// equals numeric order within a column family.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace streamrec::store {
+
+//! Column families of the one RocksDB instance under <data_dir>/db.
+enum class Cf : int {
+  kLog = 0,   //!< LogKey(partition, seq) -> EncodeEvent(event)
+  kDedup,     //!< DedupKey(tenant, event_id) -> u64 BE collector ms (TTL by compaction)
+  kState,     //!< per-user state, stored recommendations, consumer offsets
+  kItems,     //!< item model checkpoint (popularity, statistics, co-visitation)
+  kBadRows,   //!< BadRowKey(ms, seq) -> JSON of the rejected input and reason
+  kMeta,      //!< format version, partition count
+  kCount,
+};
+const char* CfName(Cf cf);
+
+void AppendU32(std::string& out, uint32_t v);
+void AppendU64(std::string& out, uint64_t v);
+uint32_t ReadU32(std::string_view in);  // REQUIRES: in.size() >= 4
+uint64_t ReadU64(std::string_view in);  // REQUIRES: in.size() >= 8
+
+// --- kLog
+std::string LogKey(uint32_t partition, uint64_t seq);
+std::string LogPartitionPrefix(uint32_t partition);
+//! REQUIRES: key was made by LogKey.
+inline uint64_t LogKeySeq(std::string_view key) { return ReadU64(key.substr(4)); }
+
+// --- kDedup
+std::string DedupKey(std::string_view tenant, std::string_view event_id);
+
+// --- kState
+//! "u" tenant \0 user -> pipeline user state (window, session)
+std::string UserStateKey(std::string_view tenant, std::string_view user);
+//! "r" tenant \0 user -> stored recommendation list
+std::string RecsKey(std::string_view tenant, std::string_view user);
+//! "o" consumer \0 partition(u32) -> u64 next seq to process
+std::string OffsetKey(std::string_view consumer, uint32_t partition);
+
+// --- kItems
+//! "i" tenant \0 item -> item state
+std::string ItemKey(std::string_view tenant, std::string_view item);
+//! "c" consumer \0 partition -> u64 next seq covered by the item checkpoint
+std::string ItemOffsetKey(uint32_t partition);
+
+// --- kBadRows
+std::string BadRowKey(uint64_t ms, uint64_t seq);
+
+// --- kMeta
+inline constexpr std::string_view kMetaFormatVersion = "format_version";
+inline constexpr std::string_view kMetaPartitions = "partitions";
+
+}  // namespace streamrec::store

@@ -1,0 +1,65 @@
+// The one embedded RocksDB instance (<data_dir>/db) and its column families.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "events/event.h"
+#include "store/key_schema.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class Status;
+class CompactionFilter;
+}  // namespace rocksdb
+
+namespace streamrec::store {
+
+struct StoreOptions {
+  size_t block_cache_bytes = 128ull << 20;   //!< shared LRU block cache
+  size_t write_buffer_bytes = 32ull << 20;   //!< per column family memtable
+  int64_t dedup_ttl_ms = 24ll * 3600 * 1000;  //!< event ids remembered this long
+};
+
+class Store {
+ public:
+  //! Opens or creates the database under `dir` (created if missing).
+  static common::Result<std::unique_ptr<Store>> Open(const std::string& dir,
+                                                     const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  rocksdb::DB* db() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* cf(Cf cf) const { return handles_[static_cast<int>(cf)]; }
+  const std::string& dir() const { return dir_; }
+
+  //! Approximate live bytes on disk (SST + memtables), for metrics.
+  uint64_t ApproximateBytes() const;
+
+  //! Stores rejected inputs (not synced: a lost bad row loses no acknowledged event).
+  common::Status PutBadRows(const std::vector<events::BadRow>& rows, int64_t now_ms);
+  //! Most recent bad rows, newest first, as JSON objects.
+  std::vector<std::string> RecentBadRows(size_t limit) const;
+  //! Removes bad rows older than `cutoff_ms`.
+  common::Status TrimBadRows(int64_t cutoff_ms);
+
+ private:
+  Store() = default;
+  std::string dir_;
+  std::unique_ptr<rocksdb::CompactionFilter> dedup_filter_;  // outlives db_
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* default_handle_ = nullptr;
+  std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
+  std::atomic<uint64_t> bad_row_seq_{0};
+};
+
+//! Converts a RocksDB status into ours (kInternal with the message), ok stays ok.
+common::Status FromRocks(const rocksdb::Status& s, const char* what);
+
+}  // namespace streamrec::store

@@ -1,0 +1,48 @@
+#include "events/event.h"
+
+#include <gtest/gtest.h>
+
+namespace streamrec::events {
+namespace {
+
+TEST(EventCodecTest, RoundTripKeepsEveryField) {
+  Event e{.event_id = "c6ef3124-b53a-4b13-a233-0088f79dcbcb",
+          .tenant = "shop1",
+          .user_id = "u-42",
+          .item_id = "blue-shirt",
+          .type = EventType::kAddToCart,
+          .timestamp_ms = 1'700'000'000'123,
+          .collector_ms = 1'700'000'000'456,
+          .session_id = "s1",
+          .properties = R"({"price":12.5})"};
+  auto decoded = DecodeEvent(EncodeEvent(e));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, e);
+}
+
+TEST(EventCodecTest, NegativeTimestampsAndEmptyFieldsRoundTrip) {
+  Event e;
+  e.timestamp_ms = -5;
+  auto decoded = DecodeEvent(EncodeEvent(e));
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(*decoded, e);
+}
+
+TEST(EventCodecTest, TruncatedRecordIsAnError) {
+  Event e{.event_id = "abc", .user_id = "user"};
+  std::string bytes = EncodeEvent(e);
+  bytes.resize(bytes.size() - 3);
+  EXPECT_FALSE(DecodeEvent(bytes).ok());
+  EXPECT_FALSE(DecodeEvent("").ok());
+}
+
+TEST(EventTypeTest, NamesRoundTrip) {
+  for (auto t : {EventType::kView, EventType::kAddToCart, EventType::kPurchase,
+                 EventType::kRemoveFromCart, EventType::kOther}) {
+    EXPECT_EQ(ParseEventType(EventTypeName(t)), t);
+  }
+  EXPECT_FALSE(ParseEventType("click").has_value());
+}
+
+}  // namespace
+}  // namespace streamrec::events

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -39,6 +40,55 @@ struct ItemStats {
   uint64_t views = 0, add_to_carts = 0, purchases = 0;
   int64_t last_seen_ms = 0;
   double popularity = 0;  //!< decayed to the model's current time
+};
+
+//! Candidates for one user with the model that produced them.
+struct Recommendation {
+  std::vector<ScoredItem> items;
+  std::string model;  //!< "covisitation" when neighbours led, "popularity" for cold users
+};
+
+class ItemModel {
+ public:
+  explicit ItemModel(ItemModelOptions options);
+  ~ItemModel();
+  ItemModel(const ItemModel&) = delete;
+  ItemModel& operator=(const ItemModel&) = delete;
+
+  //! Updates statistics and popularity of event.item_id and, for item events, the
+  //! co-visitation between it and each item of the user's window *before* this event
+  //! (oldest first). Advances the model clock to max(event time). Events without an
+  //! item only advance the clock.
+  void Observe(const events::Event& event, std::span<const WindowItem> window_before);
+
+  //! Co-visitation neighbours of an item, best first; empty when unknown.
+  std::vector<ScoredItem> Similar(std::string_view tenant, std::string_view item, size_t n) const;
+  //! Most popular items now (time-decayed); `tenant` empty means across all tenants.
+  std::vector<ScoredItem> Popular(std::string_view tenant, size_t n,
+                                  std::span<const std::string> exclude = {}) const;
+  //! Neighbours of the window's items weighted by recency (newest weighs most),
+  //! excluding `exclude` and the window's own items, filled up to n with the tenant's
+  //! popular items.
+  Recommendation Recommend(std::string_view tenant, std::span<const WindowItem> window, size_t n,
+                           std::span<const std::string> exclude = {}) const;
+  std::optional<ItemStats> Stats(std::string_view tenant, std::string_view item) const;
+
+  size_t item_count() const;
+  uint64_t ApproximateBytes() const;
+  int64_t now_ms() const;  //!< the model's event-time clock
+
+  //! Items changed (or evicted: bytes empty) since the last call, for checkpoints.
+  struct DirtyItem {
+    std::string tenant, item;
+    std::optional<std::string> bytes;  //!< nullopt: evicted, delete it
+  };
+  std::vector<DirtyItem> TakeDirty();
+  //! Restores one item saved by TakeDirty (at start-up, before any Observe).
+  common::Status Restore(std::string_view tenant, std::string_view item, std::string_view bytes);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace streamrec::models

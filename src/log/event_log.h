@@ -25,6 +25,9 @@ struct LogOptions {
   int64_t retention_ms = 7ll * 24 * 3600 * 1000;     //!< events older are dropped
   uint64_t retention_max_events_per_partition = 20'000'000;  //!< and beyond this count
   size_t max_group_events = 20'000;  //!< most events one commit takes
+  //! Back-pressure: AppendAsync answers kUnavailable while this many events wait (a lone
+  //! request is always taken, whatever its size).
+  size_t max_queued_events = 200'000;
   bool sync = true;  //!< fsync each group commit (turn off only for throwaway benches)
 };
 
@@ -52,14 +55,18 @@ class EventLog {
 
   //! Queues events for the next group commit. `done` runs on the writer thread once the
   //! events are durable (or failed); it must be quick (post the response elsewhere).
-  //! After Stop(), `done` runs at once with kUnavailable.
+  //! After Stop(), or while max_queued_events wait, `done` runs at once (on the caller's
+  //! thread) with kUnavailable. Events with an empty event_id are never de-duplicated.
   virtual void AppendAsync(std::vector<events::Event> events, AppendCallback done) = 0;
 
-  //! Blocking convenience over AppendAsync.
+  //! Blocking convenience over AppendAsync. NOTE: never call it from a callback or the
+  //! commit listener (they run on the writer thread, which it would wait for).
   common::Result<AppendResult> Append(std::vector<events::Event> events);
 
   //! Called on the writer thread after each durable commit with the new events, in
-  //! commit order (seq increasing per partition). Set before the first append.
+  //! commit order (seq increasing per partition). Set before the first append, or later:
+  //! a commit either reaches a listener set concurrently or is already counted in the
+  //! NextSeq that its caller reads after SetCommitListener returns.
   virtual void SetCommitListener(CommitListener listener) = 0;
 
   //! Events of `partition` with seq >= from_seq, at most `max`.

@@ -34,6 +34,9 @@ struct ItemModelOptions {
   size_t max_neighbors = 50;                         //!< co-visitation list cap per item
   int64_t popularity_half_life_ms = 24ll * 3600 * 1000;
   double recency_decay = 0.7;  //!< weight of the k-th most recent window item: decay^k
+  //! Popular() lists are cached and rebuilt (O(items)) when stale and older than this much
+  //! wall time; 0 rebuilds on every query after a change (tests).
+  int64_t popular_refresh_ms = 1000;
 };
 
 struct ItemStats {

@@ -40,17 +40,19 @@ struct HistoryEntry {
   std::string item_id;
   events::EventType type = events::EventType::kOther;
   int64_t timestamp_ms = 0;
+  uint64_t seq = 0;  //!< log seq in the user's partition (rebuilds the window before an event)
 };
 
 struct UserState {
   std::vector<HistoryEntry> history;  //!< oldest first, capped at history_max_events
-  std::string session_id;             //!< ours: "<user>:<n>"; new after session_gap_ms idle
+  std::string session_id;             //!< the tracker's sid, else ours: "<n>" (n = sessions)
   int64_t session_start_ms = 0;
   int64_t last_event_ms = 0;
   uint32_t session_events = 0;
   uint64_t sessions = 0;
 
-  //! Item views within `window_ms` of the last event, newest `max_items`, oldest first.
+  //! Item views and add-to-carts within `window_ms` of the last event, the newest
+  //! `max_items` distinct items (each at its newest timestamp), oldest first.
   std::vector<models::WindowItem> Window(int64_t window_ms, size_t max_items) const;
 };
 

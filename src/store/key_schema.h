@@ -54,5 +54,8 @@ std::string BadRowKey(uint64_t ms, uint64_t seq);
 // --- kMeta
 inline constexpr std::string_view kMetaFormatVersion = "format_version";
 inline constexpr std::string_view kMetaPartitions = "partitions";
+//! kMetaLogFirstSeqPrefix + partition(u32) -> u64 oldest seq kept by retention, so that a
+//! partition emptied by retention does not restart at seq 0 after a reopen.
+inline constexpr std::string_view kMetaLogFirstSeqPrefix = "log_first_seq";
 
 }  // namespace streamrec::store

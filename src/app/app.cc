@@ -1,0 +1,86 @@
+#include "app/app.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+
+namespace streamrec::app {
+
+App::App(Config config) : config_(std::move(config)) {}
+
+App::~App() { Stop(); }
+
+common::Status App::Start() {
+  auto store = store::Store::Open(config_.data_dir + "/db", config_.storage);
+  if (!store.ok()) return store.status();
+  store_ = std::move(store).value();
+
+  auto log = log::EventLog::Open(*store_, config_.log, metrics_);
+  if (!log.ok()) return log.status();
+  log_ = std::move(log).value();
+
+  auto pipeline =
+      pipeline::Pipeline::Open(*store_, *log_, config_.pipeline, config_.models, metrics_);
+  if (!pipeline.ok()) return pipeline.status();
+  pipeline_ = std::move(pipeline).value();
+  if (auto s = pipeline_->Start(); !s.ok()) return s;
+
+  api_ = std::make_unique<serve::Api>(config_.api, *log_, *pipeline_, *store_, metrics_);
+  server_ = std::make_unique<serve::HttpServer>(
+      config_.server,
+      [this](serve::Request&& req, serve::Responder respond) {
+        api_->Handle(std::move(req), std::move(respond));
+      },
+      [this](const std::string& reason, const std::string& target) {
+        api_->OnServerReject(reason, target);
+      });
+  if (auto s = server_->Start(); !s.ok()) return s;
+
+  metrics_.AddGaugeCallback("streamrec_store_bytes", "Approximate RocksDB bytes (SST + memtables)",
+                            {}, [this] { return static_cast<double>(store_->ApproximateBytes()); },
+                            this);
+  housekeeping_ = std::thread([this] { Housekeeping(); });
+  started_ = true;
+  return common::Status::Ok();
+}
+
+void App::Housekeeping() {
+  std::unique_lock lock(mu_);
+  while (!cv_.wait_for(lock, std::chrono::seconds(60), [this] { return stopping_; })) {
+    lock.unlock();
+    int64_t now = common::NowMs();
+    auto offsets = pipeline_->ConsumerOffsets();
+    if (auto s = log_->EnforceRetention(now, offsets); !s.ok()) {
+      spdlog::warn("log retention failed: {}", s.ToString());
+    }
+    if (auto s = store_->TrimBadRows(now - config_.bad_rows_retention_ms); !s.ok()) {
+      spdlog::warn("bad-row retention failed: {}", s.ToString());
+    }
+    lock.lock();
+  }
+}
+
+void App::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (housekeeping_.joinable()) housekeeping_.join();
+  metrics_.RemoveCallbacks(this);
+  // Order matters: no new requests, then the log commits what it holds (answering through
+  // the still-existing server's queues), then the pipeline processes and checkpoints.
+  if (server_) server_->Stop();
+  if (log_) log_->Stop();
+  if (pipeline_) pipeline_->Stop();
+  server_.reset();
+  api_.reset();
+  pipeline_.reset();
+  log_.reset();
+  store_.reset();
+}
+
+uint16_t App::port() const { return server_ ? server_->port() : 0; }
+
+}  // namespace streamrec::app

@@ -1,0 +1,35 @@
+// The YAML config file: one section per component, every key optional (defaults are
+// the embedded single-machine setup). Unknown keys are errors, so typos do not pass.
+#pragma once
+
+#include <string>
+
+#include "collector/decode.h"
+#include "common/status.h"
+#include "log/event_log.h"
+#include "models/item_model.h"
+#include "pipeline/pipeline.h"
+#include "serve/api.h"
+#include "serve/http_server.h"
+#include "store/store.h"
+
+namespace streamrec::app {
+
+struct Config {
+  std::string data_dir = "data";
+  serve::ServerOptions server;
+  serve::ApiOptions api;  //!< includes the collector mapping
+  store::StoreOptions storage;
+  log::LogOptions log;
+  pipeline::PipelineOptions pipeline;
+  models::ItemModelOptions models;
+  int64_t bad_rows_retention_ms = 7ll * 24 * 3600 * 1000;
+};
+
+//! Parses YAML text; errors name the key path (e.g. "pipeline.window_minutes").
+common::Result<Config> ParseConfig(const std::string& yaml_text);
+common::Result<Config> LoadConfigFile(const std::string& path);
+//! The defaults as commented YAML (`streamrec config` prints it).
+std::string DefaultConfigYaml();
+
+}  // namespace streamrec::app

@@ -1,0 +1,93 @@
+// streamrec: one binary, subcommands for the server and its tools.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <spdlog/spdlog.h>
+
+#include "app/app.h"
+#include "app/commands.h"
+#include "app/config.h"
+
+namespace {
+
+using streamrec::app::Config;
+
+int Serve(const std::string& config_path, const std::string& data_dir, const std::string& host,
+          int port) {
+  Config config;
+  if (!config_path.empty()) {
+    auto loaded = streamrec::app::LoadConfigFile(config_path);
+    if (!loaded.ok()) {
+      std::cerr << "error: " << loaded.status().message << "\n";
+      return 2;
+    }
+    config = std::move(loaded).value();
+  }
+  if (!data_dir.empty()) config.data_dir = data_dir;
+  if (!host.empty()) config.server.host = host;
+  if (port >= 0) config.server.port = static_cast<uint16_t>(port);
+
+  // Signals are taken by sigwait below, so block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  streamrec::app::App app(config);
+  if (auto s = app.Start(); !s.ok()) {
+    std::cerr << "error: " << s.ToString() << "\n";
+    return 1;
+  }
+  std::signal(SIGPIPE, SIG_IGN);  // a closed stdout or socket must not kill the server
+  std::printf("streamrec listening on http://%s:%u (data dir %s)\n", config.server.host.c_str(),
+              app.port(), config.data_dir.c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {} received, stopping", sig);
+  app.Stop();
+  spdlog::info("stopped cleanly");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"streamrec: real-time recommendations for online shops"};
+  cli.require_subcommand(1);
+
+  std::string config_path, data_dir, host;
+  int port = -1;
+  auto* serve = cli.add_subcommand("serve", "run the collector, pipeline and API server");
+  serve->add_option("-c,--config", config_path, "YAML config file")->check(CLI::ExistingFile);
+  serve->add_option("-d,--data-dir", data_dir, "data directory (overrides the config)");
+  serve->add_option("--host", host, "listen address (overrides the config)");
+  serve->add_option("-p,--port", port, "listen port, 0 for any free one (overrides the config)");
+
+  auto* config_cmd = cli.add_subcommand("config", "print the default configuration as YAML");
+  std::string check_path;
+  auto* check_cmd = cli.add_subcommand("check-config", "validate a config file");
+  check_cmd->add_option("file", check_path, "YAML config file")->required();
+
+  streamrec::app::RegisterToolCommands(cli);
+
+  CLI11_PARSE(cli, argc, argv);
+
+  if (*serve) return Serve(config_path, data_dir, host, port);
+  if (*config_cmd) {
+    std::cout << streamrec::app::DefaultConfigYaml();
+    return 0;
+  }
+  if (*check_cmd) {
+    auto loaded = streamrec::app::LoadConfigFile(check_path);
+    if (!loaded.ok()) {
+      std::cerr << "error: " << loaded.status().message << "\n";
+      return 2;
+    }
+    std::cout << "ok\n";
+    return 0;
+  }
+  return streamrec::app::RunToolCommand(cli);
+}

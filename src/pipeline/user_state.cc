@@ -1,0 +1,263 @@
+#include "pipeline/user_state.h"
+
+#include <algorithm>
+#include <bit>
+#include <unordered_set>
+
+namespace streamrec::pipeline {
+
+namespace {
+
+constexpr uint8_t kUserStateVersion = 1;
+constexpr uint8_t kRecListVersion = 1;
+
+// --- little codec: LEB128 varints, zigzag for signed values, length-prefixed
+// strings.
+
+void PutVarint(std::string &out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+void PutSigned(std::string &out, int64_t v) {
+  PutVarint(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+}
+void PutString(std::string &out, std::string_view s) {
+  PutVarint(out, s.size());
+  out.append(s);
+}
+void PutDouble(std::string &out, double d) {
+  auto bits = std::bit_cast<uint64_t>(d);
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
+}
+
+//! Reads what the Put* helpers wrote; any overrun sets ok_ to false and yields
+//! zeros.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool ok() const { return ok_; }
+  bool done() const { return in_.empty(); }
+
+  uint8_t Byte() {
+    if (in_.empty()) return Fail(), 0;
+    auto b = static_cast<uint8_t>(in_[0]);
+    in_.remove_prefix(1);
+    return b;
+  }
+  uint64_t Varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (in_.empty()) return Fail(), 0;
+      auto b = static_cast<uint8_t>(in_[0]);
+      in_.remove_prefix(1);
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    return Fail(), 0;
+  }
+  int64_t Signed() {
+    uint64_t u = Varint();
+    return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
+  }
+  std::string String() {
+    uint64_t n = Varint();
+    if (n > in_.size()) return Fail(), std::string();
+    std::string s(in_.substr(0, n));
+    in_.remove_prefix(n);
+    return s;
+  }
+  double Double() {
+    if (in_.size() < 8) return Fail(), 0.0;
+    uint64_t bits = 0;
+    for (int i = 0; i < 8; ++i)
+      bits |= static_cast<uint64_t>(static_cast<uint8_t>(in_[i])) << (8 * i);
+    in_.remove_prefix(8);
+    return std::bit_cast<double>(bits);
+  }
+  //! A count that cannot exceed what is left (each element takes at least a
+  //! byte).
+  size_t Count() {
+    uint64_t n = Varint();
+    if (n > in_.size()) return Fail(), 0;
+    return static_cast<size_t>(n);
+  }
+
+ private:
+  void Fail() {
+    ok_ = false;
+    in_ = {};
+  }
+  std::string_view in_;
+  bool ok_ = true;
+};
+
+bool IsWindowType(events::EventType t) {
+  return t == events::EventType::kView || t == events::EventType::kAddToCart;
+}
+
+}  // namespace
+
+std::vector<models::WindowItem> UserState::Window(int64_t window_ms, size_t max_items) const {
+  std::vector<models::WindowItem> out;
+  if (max_items == 0) return out;
+  const int64_t from = last_event_ms - window_ms;
+  std::unordered_set<std::string_view> seen;
+  // Newest first, so that a repeated item keeps its newest timestamp.
+  for (auto it = history.rbegin(); it != history.rend() && out.size() < max_items; ++it) {
+    if (it->timestamp_ms < from) break;  // history is in timestamp order
+    if (!IsWindowType(it->type) || !seen.insert(it->item_id).second) continue;
+    out.push_back({it->item_id, it->timestamp_ms});
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+void ApplyEvent(UserState &state, const events::Event &event, uint64_t seq,
+                const PipelineOptions &options) {
+  const int64_t ts = event.timestamp_ms;
+  const bool fresh = state.sessions == 0;
+  bool new_session;
+  if (!event.session_id.empty()) {
+    new_session = event.session_id != state.session_id;
+  } else {
+    new_session = fresh || ts - state.last_event_ms > options.session_gap_ms;
+  }
+  if (new_session) {
+    ++state.sessions;
+    state.session_id = event.session_id.empty() ? std::to_string(state.sessions) : event.session_id;
+    state.session_start_ms = ts;
+    state.session_events = 0;
+  }
+  ++state.session_events;
+  state.session_start_ms = std::min(state.session_start_ms, ts);  // a late event
+  state.last_event_ms = fresh ? ts : std::max(state.last_event_ms, ts);
+
+  auto &h = state.history;
+  if (!event.item_id.empty()) {
+    // Out-of-order events go to their place in time; equal times keep arrival
+    // order.
+    auto pos = std::upper_bound(h.begin(), h.end(), ts, [](int64_t t, const HistoryEntry &e) {
+      return t < e.timestamp_ms;
+    });
+    h.insert(pos, HistoryEntry{event.item_id, event.type, ts, seq});
+  }
+  const int64_t oldest = state.last_event_ms - options.user_ttl_ms;
+  size_t drop = 0;
+  while (drop < h.size() &&
+         (h.size() - drop > options.history_max_events || h[drop].timestamp_ms < oldest)) {
+    ++drop;
+  }
+  h.erase(h.begin(), h.begin() + static_cast<std::ptrdiff_t>(drop));
+}
+
+UserState StateBefore(const UserState &state, uint64_t seq) {
+  UserState before;
+  for (const auto &e : state.history) {
+    if (e.seq >= seq) continue;
+    before.last_event_ms =
+        before.history.empty() ? e.timestamp_ms : std::max(before.last_event_ms, e.timestamp_ms);
+    before.history.push_back(e);
+  }
+  return before;
+}
+
+std::string EncodeUserState(const UserState &s) {
+  std::string out;
+  out.reserve(32 + s.history.size() * 24);
+  out.push_back(static_cast<char>(kUserStateVersion));
+  PutString(out, s.session_id);
+  PutSigned(out, s.session_start_ms);
+  PutSigned(out, s.last_event_ms);
+  PutVarint(out, s.session_events);
+  PutVarint(out, s.sessions);
+  PutVarint(out, s.history.size());
+  // Deltas: timestamps are sorted and seqs nearly so, which keeps the varints
+  // short.
+  int64_t prev_ts = 0;
+  uint64_t prev_seq = 0;
+  for (const auto &e : s.history) {
+    PutString(out, e.item_id);
+    out.push_back(static_cast<char>(e.type));
+    PutSigned(out, e.timestamp_ms - prev_ts);
+    PutSigned(out, static_cast<int64_t>(e.seq - prev_seq));
+    prev_ts = e.timestamp_ms;
+    prev_seq = e.seq;
+  }
+  return out;
+}
+
+common::Result<UserState> DecodeUserState(std::string_view bytes) {
+  Reader r(bytes);
+  uint8_t version = r.Byte();
+  if (!r.ok() || version != kUserStateVersion) {
+    return common::Status::Internal("user state: unknown version " + std::to_string(version));
+  }
+  UserState s;
+  s.session_id = r.String();
+  s.session_start_ms = r.Signed();
+  s.last_event_ms = r.Signed();
+  s.session_events = static_cast<uint32_t>(r.Varint());
+  s.sessions = r.Varint();
+  size_t n = r.Count();
+  s.history.reserve(n);
+  int64_t prev_ts = 0;
+  uint64_t prev_seq = 0;
+  for (size_t i = 0; i < n && r.ok(); ++i) {
+    HistoryEntry e;
+    e.item_id = r.String();
+    uint8_t type = r.Byte();
+    if (type > static_cast<uint8_t>(events::EventType::kOther)) {
+      return common::Status::Internal("user state: bad event type");
+    }
+    e.type = static_cast<events::EventType>(type);
+    e.timestamp_ms = prev_ts + r.Signed();
+    e.seq = prev_seq + static_cast<uint64_t>(r.Signed());
+    prev_ts = e.timestamp_ms;
+    prev_seq = e.seq;
+    s.history.push_back(std::move(e));
+  }
+  if (!r.ok() || !r.done()) return common::Status::Internal("user state: truncated or corrupt");
+  return s;
+}
+
+std::string EncodeRecList(const RecList &recs) {
+  std::string out;
+  out.reserve(24 + recs.items.size() * 20);
+  out.push_back(static_cast<char>(kRecListVersion));
+  PutString(out, recs.model);
+  PutSigned(out, recs.generated_at_ms);
+  PutSigned(out, recs.last_event_ms);
+  PutVarint(out, recs.items.size());
+  for (const auto &item : recs.items) {
+    PutString(out, item.item_id);
+    PutDouble(out, item.score);
+  }
+  return out;
+}
+
+common::Result<RecList> DecodeRecList(std::string_view bytes) {
+  Reader r(bytes);
+  uint8_t version = r.Byte();
+  if (!r.ok() || version != kRecListVersion) {
+    return common::Status::Internal("rec list: unknown version " + std::to_string(version));
+  }
+  RecList recs;
+  recs.model = r.String();
+  recs.generated_at_ms = r.Signed();
+  recs.last_event_ms = r.Signed();
+  size_t n = r.Count();
+  recs.items.reserve(n);
+  for (size_t i = 0; i < n && r.ok(); ++i) {
+    models::ScoredItem item;
+    item.item_id = r.String();
+    item.score = r.Double();
+    recs.items.push_back(std::move(item));
+  }
+  if (!r.ok() || !r.done()) return common::Status::Internal("rec list: truncated or corrupt");
+  return recs;
+}
+
+}  // namespace streamrec::pipeline

@@ -1,0 +1,436 @@
+#include "serve/api.h"
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <charconv>
+#include <optional>
+
+#include "common/clock.h"
+
+namespace streamrec::serve {
+
+namespace json = boost::json;
+using common::Code;
+using common::Status;
+
+namespace {
+
+constexpr std::string_view kTp2Path = "/com.snowplowanalytics.snowplow/tp2";
+constexpr std::string_view kPixelPath = "/i";
+constexpr std::string_view kPixelPathLong = "/com.snowplowanalytics.snowplow/i";
+
+// The classic 1x1 transparent GIF answered by tracking pixels.
+constexpr unsigned char kPixelGif[] = {
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
+    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
+
+json::object ErrorObject(const Status& s) {
+  json::object e;
+  e["reason"] = s.reason;
+  if (!s.field.empty()) e["field"] = s.field;
+  e["message"] = s.message;
+  return e;
+}
+
+json::object BadRowObject(const events::BadRow& row) {
+  json::object e;
+  e["reason"] = row.reason;
+  if (!row.field.empty()) e["field"] = row.field;
+  e["message"] = row.message;
+  return e;
+}
+
+//! Parsed query parameters of a request target.
+struct Target {
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> params;
+  std::vector<std::string> segments;
+
+  std::optional<std::string> Param(std::string_view key) const {
+    for (const auto& [k, v] : params) {
+      if (k == key) return v;
+    }
+    return std::nullopt;
+  }
+};
+
+common::Result<Target> ParseTarget(std::string_view target) {
+  auto parsed = boost::urls::parse_origin_form(target);
+  if (!parsed) return Status::Invalid("invalid_target", "malformed request target", "target");
+  Target t;
+  t.path = std::string(parsed->path());
+  for (auto p : parsed->params()) t.params.emplace_back(p.key, p.value);
+  for (auto s : parsed->segments()) t.segments.emplace_back(s);
+  return t;
+}
+
+//! n parameter: default when absent, 1..max_n else an error naming "n".
+common::Result<size_t> ParseN(const Target& t, size_t default_n, size_t max_n) {
+  auto raw = t.Param("n");
+  if (!raw) return default_n;
+  size_t n = 0;
+  auto [ptr, ec] = std::from_chars(raw->data(), raw->data() + raw->size(), n);
+  if (ec != std::errc() || ptr != raw->data() + raw->size() || n < 1 || n > max_n) {
+    return Status::Invalid("invalid_parameter",
+                           "n must be an integer from 1 to " + std::to_string(max_n), "n");
+  }
+  return n;
+}
+
+json::array ItemsJson(const std::vector<models::ScoredItem>& items) {
+  json::array out;
+  out.reserve(items.size());
+  for (const auto& it : items) {
+    json::object o;
+    o["item_id"] = it.item_id;
+    o["score"] = it.score;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+}  // namespace
+
+http::status HttpStatusFor(Code code) {
+  switch (code) {
+    case Code::kOk: return http::status::ok;
+    case Code::kInvalidArgument: return http::status::bad_request;
+    case Code::kNotFound: return http::status::not_found;
+    case Code::kTooLarge: return http::status::payload_too_large;
+    case Code::kForbidden: return http::status::forbidden;
+    case Code::kUnavailable: return http::status::service_unavailable;
+    case Code::kInternal: return http::status::internal_server_error;
+  }
+  return http::status::internal_server_error;
+}
+
+std::string ErrorJson(const Status& status) {
+  json::object o;
+  o["error"] = ErrorObject(status);
+  return json::serialize(o);
+}
+
+struct Api::Impl {
+  ApiOptions options;
+  log::EventLog& log;
+  pipeline::Pipeline& pipeline;
+  store::Store& store;
+  common::Registry& metrics;
+
+  enum class Source { kTp2, kPixel, kNative };
+
+  Impl(ApiOptions o, log::EventLog& l, pipeline::Pipeline& p, store::Store& s,
+       common::Registry& m)
+      : options(std::move(o)), log(l), pipeline(p), store(s), metrics(m) {}
+
+  // --- metrics helpers (lookups are cheap next to a request; they take a lock).
+  void CountRejected(const std::string& reason, uint64_t n = 1) {
+    metrics.GetCounter("streamrec_events_rejected_total", "Events rejected, by reason",
+                       {{"reason", reason}})
+        .Inc(n);
+  }
+  void CountAccepted(const char* source, uint64_t n) {
+    metrics.GetCounter("streamrec_events_accepted_total", "Events durably accepted, by source",
+                       {{"source", source}})
+        .Inc(n);
+  }
+  Responder Timed(const char* route, Responder respond) {
+    auto& hist = metrics.GetHistogram("streamrec_http_request_seconds",
+                                      "Request latency by route", {{"route", route}});
+    int64_t start = common::MonoNs();
+    return [this, &hist, start, route, respond = std::move(respond)](Response&& res) {
+      hist.Observe(static_cast<double>(common::MonoNs() - start) / 1e9);
+      metrics
+          .GetCounter("streamrec_http_requests_total", "Requests by route and status",
+                      {{"route", route}, {"code", std::to_string(res.result_int())}})
+          .Inc();
+      respond(std::move(res));
+    };
+  }
+
+  // --- CORS: the tracker runs in the shop's pages, on other origins.
+  bool OriginAllowed(std::string_view origin) const {
+    for (const auto& o : options.cors_origins) {
+      if (o == "*" || o == origin) return true;
+    }
+    return false;
+  }
+  Responder WithCors(const Request& req, Responder respond) {
+    auto origin_it = req.find(http::field::origin);
+    if (origin_it == req.end() || !OriginAllowed(origin_it->value())) return respond;
+    std::string origin(origin_it->value());
+    return [origin, respond = std::move(respond)](Response&& res) {
+      res.set(http::field::access_control_allow_origin, origin);
+      res.set(http::field::access_control_allow_credentials, "true");
+      res.set(http::field::vary, "Origin");
+      respond(std::move(res));
+    };
+  }
+  void Preflight(const Request& req, const Responder& respond) {
+    auto origin = req.find(http::field::origin);
+    if (origin == req.end() || !OriginAllowed(origin->value())) {
+      return respond(JsonResponse(
+          req, http::status::forbidden,
+          ErrorJson(Status::Make(Code::kForbidden, "origin_not_allowed",
+                                 "origin is not in server.cors_origins", "Origin"))));
+    }
+    Response res{http::status::no_content, req.version()};
+    res.keep_alive(req.keep_alive());
+    res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
+    auto asked = req.find(http::field::access_control_request_headers);
+    res.set(http::field::access_control_allow_headers,
+            asked != req.end() ? std::string(asked->value()) : std::string("Content-Type"));
+    res.set(http::field::access_control_max_age, "600");
+    res.prepare_payload();
+    respond(std::move(res));
+  }
+
+  void RespondError(const Request& req, const Responder& respond, const Status& s) {
+    respond(JsonResponse(req, HttpStatusFor(s.code), ErrorJson(s)));
+  }
+
+  // --- collector
+  void Ingest(Request&& req, Responder respond, Source source) {
+    int64_t now = common::NowMs();
+    common::Result<events::DecodeOutput> decoded = Status::Internal("unreachable");
+    std::string_view query;
+    if (source == Source::kPixel) {
+      std::string_view target(req.target().data(), req.target().size());
+      auto q = target.find('?');
+      query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+      decoded = collector::DecodeSnowplowQuery(query, now, options.mapping);
+    } else if (source == Source::kTp2) {
+      decoded = collector::DecodeSnowplowPost(req.body(), now, options.mapping);
+    } else {
+      decoded = collector::DecodeNativeJson(req.body(), now, options.mapping);
+    }
+    if (!decoded.ok()) {
+      const Status& s = decoded.status();
+      CountRejected(s.reason);
+      events::BadRow row{s.reason, s.field, s.message,
+                         source == Source::kPixel ? std::string(query) : req.body(), {}};
+      (void)store.PutBadRows({row}, now);
+      return RespondError(req, respond, s);
+    }
+    auto out = std::move(decoded).value();
+    for (const auto& row : out.bad_rows) CountRejected(row.reason);
+    if (!out.bad_rows.empty()) (void)store.PutBadRows(out.bad_rows, now);
+
+    json::array rejected;
+    for (const auto& row : out.bad_rows) rejected.push_back(BadRowObject(row));
+    if (out.events.empty()) {
+      if (out.bad_rows.empty()) {
+        return respond(JsonResponse(req, http::status::ok, R"({"accepted":0,"duplicates":0})"));
+      }
+      json::object body;
+      body["error"] = BadRowObject(out.bad_rows.front());
+      body["rejected"] = std::move(rejected);
+      return respond(JsonResponse(req, http::status::bad_request, json::serialize(body)));
+    }
+
+    const char* source_name =
+        source == Source::kTp2 ? "tp2" : source == Source::kPixel ? "pixel" : "native";
+    // The response is built when the log says the events are durable.
+    auto head = std::make_shared<Request>();
+    head->version(req.version());
+    head->keep_alive(req.keep_alive());
+    log.AppendAsync(std::move(out.events),
+                    [this, head, source, source_name, respond = std::move(respond),
+                     rejected = std::move(rejected)](common::Result<log::AppendResult> r) mutable {
+                      if (!r.ok()) return RespondError(*head, respond, r.status());
+                      CountAccepted(source_name, r->appended);
+                      if (source == Source::kPixel) {
+                        Response res{http::status::ok, head->version()};
+                        res.set(http::field::content_type, "image/gif");
+                        res.set(http::field::cache_control, "no-cache, no-store, must-revalidate");
+                        res.keep_alive(head->keep_alive());
+                        res.body().assign(reinterpret_cast<const char*>(kPixelGif),
+                                          sizeof(kPixelGif));
+                        res.prepare_payload();
+                        return respond(std::move(res));
+                      }
+                      json::object body;
+                      body["accepted"] = r->appended;
+                      body["duplicates"] = r->duplicates;
+                      if (!rejected.empty()) body["rejected"] = std::move(rejected);
+                      respond(JsonResponse(*head, http::status::ok, json::serialize(body)));
+                    });
+  }
+
+  std::string TenantOf(const Target& t) const {
+    auto tenant = t.Param("tenant");
+    return tenant && !tenant->empty() ? *tenant : options.mapping.default_tenant;
+  }
+
+  // --- serving
+  void Recommendations(const Request& req, const Target& t, const Responder& respond) {
+    auto user = t.Param("user_id");
+    if (!user || user->empty()) {
+      return RespondError(req, respond,
+                          Status::Invalid("missing_parameter", "user_id is required", "user_id"));
+    }
+    auto n = ParseN(t, options.default_n, options.max_n);
+    if (!n.ok()) return RespondError(req, respond, n.status());
+    std::string tenant = TenantOf(t);
+    auto recs = pipeline.Recommendations(tenant, *user, *n);
+    if (!recs.ok()) return RespondError(req, respond, recs.status());
+    json::object body;
+    body["user_id"] = *user;
+    body["tenant"] = tenant;
+    body["items"] = ItemsJson(recs->items);
+    body["model"] = recs->model;
+    body["generated_at"] = recs->generated_at_ms;
+    body["last_event_at"] = recs->last_event_ms;
+    respond(JsonResponse(req, http::status::ok, json::serialize(body)));
+  }
+
+  void Similar(const Request& req, const Target& t, const Responder& respond) {
+    // /v1/items/{id}/similar
+    const std::string& item = t.segments[2];
+    auto n = ParseN(t, options.default_n, options.max_n);
+    if (!n.ok()) return RespondError(req, respond, n.status());
+    std::string tenant = TenantOf(t);
+    auto similar = pipeline.Similar(tenant, item, *n);
+    if (!similar.ok()) return RespondError(req, respond, similar.status());
+    json::object body;
+    body["item_id"] = item;
+    body["tenant"] = tenant;
+    body["items"] = ItemsJson(*similar);
+    body["model"] = "covisitation";
+    respond(JsonResponse(req, http::status::ok, json::serialize(body)));
+  }
+
+  void History(const Request& req, const Target& t, const Responder& respond) {
+    // /v1/users/{id}/history
+    const std::string& user = t.segments[2];
+    std::string tenant = TenantOf(t);
+    auto state = pipeline.User(tenant, user);
+    if (!state.ok()) return RespondError(req, respond, state.status());
+    json::array history;
+    for (const auto& h : state->history) {
+      json::object o;
+      o["item_id"] = h.item_id;
+      o["type"] = std::string(events::EventTypeName(h.type));
+      o["timestamp"] = h.timestamp_ms;
+      history.push_back(std::move(o));
+    }
+    json::object session;
+    session["id"] = state->session_id;
+    session["start"] = state->session_start_ms;
+    session["last_event"] = state->last_event_ms;
+    session["events"] = state->session_events;
+    session["count"] = state->sessions;
+    json::object body;
+    body["user_id"] = user;
+    body["tenant"] = tenant;
+    body["session"] = std::move(session);
+    body["history"] = std::move(history);
+    respond(JsonResponse(req, http::status::ok, json::serialize(body)));
+  }
+
+  void BadRows(const Request& req, const Target& t, const Responder& respond) {
+    auto n = ParseN(t, 20, 1000);
+    if (!n.ok()) return RespondError(req, respond, n.status());
+    json::array rows;
+    for (const auto& raw : store.RecentBadRows(*n)) {
+      boost::system::error_code ec;
+      auto v = json::parse(raw, ec);
+      if (!ec) rows.push_back(std::move(v));
+    }
+    json::object body;
+    body["bad_rows"] = std::move(rows);
+    respond(JsonResponse(req, http::status::ok, json::serialize(body)));
+  }
+
+  void Health(const Request& req, const Responder& respond) {
+    json::object body;
+    body["status"] = "ok";
+    body["processed"] = pipeline.processed();
+    respond(JsonResponse(req, http::status::ok, json::serialize(body)));
+  }
+
+  void Metrics(const Request& req, const Responder& respond) {
+    Response res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/plain; version=0.0.4");
+    res.keep_alive(req.keep_alive());
+    res.body() = metrics.RenderPrometheus();
+    res.prepare_payload();
+    respond(std::move(res));
+  }
+
+  void Route(Request&& req, const Responder& respond_in) {
+    auto target = ParseTarget(std::string_view(req.target().data(), req.target().size()));
+    if (!target.ok()) return RespondError(req, respond_in, target.status());
+    const Target& t = *target;
+    const auto method = req.method();
+    const auto& seg = t.segments;
+
+    if (method == http::verb::options) return Preflight(req, WithCors(req, respond_in));
+    Responder respond = WithCors(req, respond_in);
+
+    if (t.path == kTp2Path) {
+      if (method != http::verb::post) return MethodNotAllowed(req, respond, "POST");
+      return Ingest(std::move(req), Timed("tp2", std::move(respond)), Source::kTp2);
+    }
+    if (t.path == kPixelPath || t.path == kPixelPathLong) {
+      if (method != http::verb::get) return MethodNotAllowed(req, respond, "GET");
+      return Ingest(std::move(req), Timed("pixel", std::move(respond)), Source::kPixel);
+    }
+    if (t.path == "/v1/events") {
+      if (method != http::verb::post) return MethodNotAllowed(req, respond, "POST");
+      return Ingest(std::move(req), Timed("events", std::move(respond)), Source::kNative);
+    }
+    if (method != http::verb::get && method != http::verb::head) {
+      return MethodNotAllowed(req, respond, "GET");
+    }
+    if (t.path == "/v1/recommendations") {
+      return Recommendations(req, t, Timed("recommendations", std::move(respond)));
+    }
+    if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "items" && seg[3] == "similar") {
+      return Similar(req, t, Timed("similar", std::move(respond)));
+    }
+    if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "users" && seg[3] == "history") {
+      return History(req, t, Timed("history", std::move(respond)));
+    }
+    if (t.path == "/v1/bad-rows") return BadRows(req, t, respond);
+    if (t.path == "/healthz") return Health(req, respond);
+    if (t.path == "/metrics") return Metrics(req, respond);
+    RespondError(req, respond,
+                 Status::Make(Code::kNotFound, "no_route", "no such endpoint: " + t.path, "path"));
+  }
+
+  void MethodNotAllowed(const Request& req, const Responder& respond, const char* allowed) {
+    auto res = JsonResponse(req, http::status::method_not_allowed,
+                            ErrorJson(Status::Make(Code::kInvalidArgument, "method_not_allowed",
+                                                   std::string("use ") + allowed, "method")));
+    res.set(http::field::allow, allowed);
+    respond(std::move(res));
+  }
+};
+
+Api::Api(ApiOptions options, log::EventLog& log, pipeline::Pipeline& pipeline,
+         store::Store& store, common::Registry& metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), log, pipeline, store, metrics)) {}
+
+Api::~Api() = default;
+
+void Api::Handle(Request&& req, Responder respond) {
+  try {
+    impl_->Route(std::move(req), respond);
+  } catch (const std::exception& e) {
+    // A bug must not take the server down; the client gets a 500 it can report.
+    Request head;
+    respond(JsonResponse(head, http::status::internal_server_error,
+                         ErrorJson(Status::Internal(e.what()))));
+  }
+}
+
+void Api::OnServerReject(const std::string& reason, const std::string& target) {
+  impl_->CountRejected(reason);
+  events::BadRow row{reason, "body", "request refused by the HTTP layer", target, {}};
+  (void)impl_->store.PutBadRows({row}, common::NowMs());
+}
+
+}  // namespace streamrec::serve

@@ -1,0 +1,45 @@
+// The HTTP API: collector endpoints (Snowplow tp2, GET /i pixel, native JSON), serving
+// endpoints, health and metrics. The only place that maps Status codes to HTTP.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "collector/decode.h"
+#include "common/metrics.h"
+#include "log/event_log.h"
+#include "pipeline/pipeline.h"
+#include "serve/http_server.h"
+#include "store/store.h"
+
+namespace streamrec::serve {
+
+struct ApiOptions {
+  collector::MappingOptions mapping;
+  std::vector<std::string> cors_origins;  //!< exact origins, or "*" for any
+  size_t default_n = 10;
+  size_t max_n = 100;
+};
+
+class Api {
+ public:
+  Api(ApiOptions options, log::EventLog& log, pipeline::Pipeline& pipeline, store::Store& store,
+      common::Registry& metrics);
+  ~Api();
+
+  void Handle(Request&& req, Responder respond);
+  //! For requests the server refused itself (oversize, malformed HTTP).
+  void OnServerReject(const std::string& reason, const std::string& target);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+//! HTTP status for a Status code.
+http::status HttpStatusFor(common::Code code);
+//! `{"error":{"reason","field","message"}}`
+std::string ErrorJson(const common::Status& status);
+
+}  // namespace streamrec::serve

@@ -1,0 +1,92 @@
+// Shared fixture for end-to-end tests: the real streamrec binary on a free port with a
+// temp data dir, and a real HTTP client.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "support/server_process.h"
+#include "support/temp_dir.h"
+#include "tools/http_client.h"
+
+namespace streamrec::e2e {
+
+namespace json = boost::json;
+
+inline constexpr std::string_view kTp2Path = "/com.snowplowanalytics.snowplow/tp2";
+inline constexpr std::string_view kPayloadSchema =
+    "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4";
+
+//! A tp2 page-view event as the JS trackers send it (every value a string).
+inline json::object PageView(const std::string& eid, const std::string& duid,
+                             const std::string& product, int64_t dtm_ms,
+                             const std::string& aid = "shop1") {
+  return {{"e", "pv"},
+          {"eid", eid},
+          {"aid", aid},
+          {"duid", duid},
+          {"p", "web"},
+          {"tv", "js-4.0.0"},
+          {"url", "https://shop.example/products/" + product},
+          {"dtm", std::to_string(dtm_ms)},
+          {"stm", std::to_string(dtm_ms + 5)}};
+}
+
+inline std::string Tp2Body(const json::array& events) {
+  return json::serialize(json::object{{"schema", kPayloadSchema}, {"data", events}});
+}
+
+class E2eTest : public ::testing::Test {
+ protected:
+  void StartServer(const std::string& config_yaml = {}) {
+    std::string config_path;
+    if (!config_yaml.empty()) {
+      config_path = dir_.Sub("config.yaml");
+      FILE* f = fopen(config_path.c_str(), "w");
+      fputs(config_yaml.c_str(), f);
+      fclose(f);
+    }
+    server_ = std::make_unique<testing::ServerProcess>(STREAMREC_BINARY, dir_.Sub("data"),
+                                                       config_path);
+    ASSERT_TRUE(server_->Start()) << server_->Stderr();
+    client_ = std::make_unique<tools::HttpClient>("127.0.0.1", server_->port());
+  }
+
+  tools::HttpResponse Get(const std::string& target) {
+    auto r = client_->Request("GET", target);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : tools::HttpResponse{};
+  }
+  tools::HttpResponse Post(std::string_view target, const std::string& body) {
+    auto r = client_->Request("POST", target, body, {{"Content-Type", "application/json"}});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : tools::HttpResponse{};
+  }
+  static json::value Json(const tools::HttpResponse& r) {
+    boost::system::error_code ec;
+    auto v = json::parse(r.body, ec);
+    EXPECT_FALSE(ec) << "not JSON: " << r.body;
+    return ec ? json::value{} : v;
+  }
+  int64_t Processed() { return Json(Get("/healthz")).at("processed").to_number<int64_t>(); }
+  //! Polls /healthz until `n` events are processed (false on timeout).
+  bool WaitProcessed(int64_t n, int timeout_ms = 15000) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (Processed() >= n) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::ServerProcess> server_;
+  std::unique_ptr<tools::HttpClient> client_;
+};
+
+}  // namespace streamrec::e2e

@@ -192,12 +192,16 @@ int main(int argc, char** argv) {
           target.replace(at, 6, PercentEncode(users[i % users.size()]));
         }
       } else if (use_batches) {
-        // Each wrap over the data gets its own ids so that no request is a duplicate.
+        // Each wrap over the data gets its own ids and its own shoppers, so that no request
+        // is a duplicate and the number of active users keeps growing.
         const uint64_t cycle = i / batches;
         const size_t begin = (i % batches) * batch;
         n_events = std::min(batch, clicks.size() - begin);
         PayloadOptions p = payload;
-        if (cycle) p.dataset_key += "#" + std::to_string(cycle);
+        if (cycle) {
+          p.dataset_key += "#" + std::to_string(cycle);
+          p.user_prefix += "c" + std::to_string(cycle) + "_";
+        }
         std::span<const Click> slice(clicks.data() + begin, n_events);
         body = format == "json" ? BuildJsonBody(slice, p) : BuildTp2Body(slice, p);
       }

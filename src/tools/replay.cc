@@ -159,7 +159,8 @@ Result<ReplayReport> Replay(const ReplayOptions& options) {
   PayloadOptions payload;
   payload.tenant = options.tenant;
   payload.user_prefix = options.user_prefix;
-  payload.dataset_key = DatasetKey(options.file);
+  // Users under another prefix are other shoppers: their events get other ids.
+  payload.dataset_key = DatasetKey(options.file) + (options.user_prefix.empty() ? "" : "#" + options.user_prefix);
   if (!options.use_dataset_time && !clicks.empty()) {
     payload.time_offset_ms = common::NowMs() - clicks.back().timestamp_ms;
   }

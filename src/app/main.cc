@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "app/app.h"
@@ -55,6 +56,8 @@ int Serve(const std::string& config_path, const std::string& data_dir, const std
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Logs go to stderr; stdout carries command output (and the "listening" line).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("streamrec"));
   CLI::App cli{"streamrec: real-time recommendations for online shops"};
   cli.require_subcommand(1);
 

@@ -53,7 +53,7 @@ std::vector<double> GroupBuckets() {
 class EventLogImpl final : public EventLog {
  public:
   EventLogImpl(store::Store& store, const LogOptions& options, common::Registry& metrics)
-      : db_(store.db()),
+      : db_(store.db(Cf::kLog)),
         log_cf_(store.cf(Cf::kLog)),
         dedup_cf_(store.cf(Cf::kDedup)),
         meta_cf_(store.cf(Cf::kMeta)),
@@ -433,7 +433,7 @@ class EventLogImpl final : public EventLog {
 };
 
 Status CheckPartitions(store::Store& store, uint32_t partitions, bool sync) {
-  rocksdb::DB* db = store.db();
+  rocksdb::DB* db = store.db(Cf::kMeta);
   auto* meta = store.cf(Cf::kMeta);
   std::string value;
   auto s = db->Get({}, meta, store::kMetaPartitions, &value);

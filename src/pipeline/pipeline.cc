@@ -223,7 +223,7 @@ class PipelineImpl final : public Pipeline {
     const int64_t now = common::NowMs();
     const int64_t ref = ReferenceNowMs();
     std::string bytes;
-    auto s = store_.db()->Get({}, store_.cf(Cf::kState), store::RecsKey(tenant, user), &bytes);
+    auto s = store_.db(Cf::kState)->Get({}, store_.cf(Cf::kState), store::RecsKey(tenant, user), &bytes);
     if (!s.ok() && !s.IsNotFound()) return store::FromRocks(s, "get recommendations");
     if (s.ok()) {
       auto recs = DecodeRecList(bytes);
@@ -343,7 +343,7 @@ class PipelineImpl final : public Pipeline {
   //! The stored state, or nullopt when absent or expired.
   Result<std::optional<UserState>> LoadUser(std::string_view tenant, std::string_view user) const {
     std::string bytes;
-    auto s = store_.db()->Get({}, store_.cf(Cf::kState), store::UserStateKey(tenant, user), &bytes);
+    auto s = store_.db(Cf::kState)->Get({}, store_.cf(Cf::kState), store::UserStateKey(tenant, user), &bytes);
     if (s.IsNotFound()) return std::optional<UserState>();
     if (!s.ok()) return store::FromRocks(s, "get user state");
     auto state = DecodeUserState(bytes);
@@ -360,7 +360,7 @@ class PipelineImpl final : public Pipeline {
   // --- start, stop, recovery
 
   Status Recover() {
-    auto *db = store_.db();
+    auto *db = store_.db(Cf::kState);
     // 1. The item model from its last checkpoint, with the offsets it covers.
     std::vector<uint64_t> item_from(partitions_, 0), user_from(partitions_, 0);
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}, store_.cf(Cf::kItems)));
@@ -603,7 +603,7 @@ class PipelineImpl final : public Pipeline {
       if (found == users.end()) {
         CachedUser cached{e.tenant, e.user_id, {}, false};
         std::string bytes;
-        auto s = store_.db()->Get({}, store_.cf(Cf::kState), key, &bytes);
+        auto s = store_.db(Cf::kState)->Get({}, store_.cf(Cf::kState), key, &bytes);
         if (s.ok()) {
           auto state = DecodeUserState(bytes);
           if (state.ok()) {
@@ -661,9 +661,9 @@ class PipelineImpl final : public Pipeline {
     }
     if (wb.Count() > 0) {
       // No sync: the log is the durable source, a lost batch is replayed. The
-      // next synced write to this DB (a log commit, a checkpoint) makes it
-      // durable along with the WAL.
-      auto s = store_.db()->Write({}, &wb);
+      // next synced write to the state DB (a checkpoint) makes it durable along
+      // with its WAL; the state offsets always describe what the DB holds.
+      auto s = store_.db(Cf::kState)->Write({}, &wb);
       if (!s.ok()) return store::FromRocks(s, "write user states");
     }
     w.user_next = std::move(user_next);
@@ -744,7 +744,7 @@ class PipelineImpl final : public Pipeline {
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    auto s = store_.db()->Write(wo, &wb);
+    auto s = store_.db(Cf::kState)->Write(wo, &wb);
     if (!s.ok()) return store::FromRocks(s, "write item checkpoint");
     unwritten_.clear();
     for (uint32_t p = 0; p < partitions_; ++p) {

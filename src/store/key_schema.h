@@ -8,7 +8,8 @@
 
 namespace streamrec::store {
 
-//! Column families of the one RocksDB instance under <data_dir>/db.
+//! Column families; kLog, kDedup, kBadRows, kMeta live in the `log` database, kState and
+//! kItems in the `state` database (see Store).
 enum class Cf : int {
   kLog = 0,   //!< LogKey(partition, seq) -> EncodeEvent(event)
   kDedup,     //!< DedupKey(tenant, event_id) -> u64 BE collector ms (TTL by compaction)

@@ -8,6 +8,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 
 #include "common/clock.h"
 
@@ -38,13 +39,20 @@ common::Status FromRocks(const rocksdb::Status& s, const char* what) {
   return common::Status::Internal(std::string(what) + ": " + s.ToString());
 }
 
+static bool IsLogDb(Cf cf) {
+  return cf == Cf::kLog || cf == Cf::kDedup || cf == Cf::kBadRows || cf == Cf::kMeta;
+}
+
 common::Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
                                                    const StoreOptions& options) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return common::Status::Internal("cannot create " + dir + ": " + ec.message());
+  auto store = std::unique_ptr<Store>(new Store());
+  store->dir_ = dir;
+  store->dedup_filter_ = std::make_unique<DedupTtlFilter>(options.dedup_ttl_ms);
 
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  // One memtable budget for both databases, so memory stays bounded however many
+  // users and items there are (their state lives in SST files and the block cache).
+  auto write_buffers = std::make_shared<rocksdb::WriteBufferManager>(options.memtable_budget_bytes);
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
@@ -56,44 +64,60 @@ common::Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   base.compression = rocksdb::kLZ4Compression;
   base.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
-  auto* dedup_filter = new DedupTtlFilter(options.dedup_ttl_ms);  // owned below
+  // Two databases with separate write-ahead logs: the event log fsyncs every group
+  // commit, while pipeline state is written without sync (it is rebuilt from the log).
+  // Sharing one WAL would make every state write queue behind the log's fsync.
+  for (bool log_db : {true, false}) {
+    std::string path = dir + (log_db ? "/log" : "/state");
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) return common::Status::Internal("cannot create " + path + ": " + ec.message());
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, base);
-  for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
-    rocksdb::ColumnFamilyOptions o = base;
-    if (static_cast<Cf>(i) == Cf::kDedup) o.compaction_filter = dedup_filter;
-    if (static_cast<Cf>(i) == Cf::kLog) {
-      // Appends are sequential per partition: larger buffers, no point lookups.
-      o.write_buffer_size = options.write_buffer_bytes * 2;
+    std::vector<Cf> members;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, base);
+    for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
+      auto cf = static_cast<Cf>(i);
+      if (IsLogDb(cf) != log_db) continue;
+      rocksdb::ColumnFamilyOptions o = base;
+      if (cf == Cf::kDedup) {
+        o.compaction_filter = store->dedup_filter_.get();
+        // Nearly every lookup is for a new id: a memtable bloom filter answers those
+        // without walking the skip list.
+        o.memtable_prefix_bloom_size_ratio = 0.1;
+        o.memtable_whole_key_filtering = true;
+      }
+      if (cf == Cf::kLog) {
+        o.write_buffer_size = options.write_buffer_bytes * 2;
+      }
+      members.push_back(cf);
+      cfs.emplace_back(CfName(cf), o);
     }
-    cfs.emplace_back(CfName(static_cast<Cf>(i)), o);
-  }
 
-  rocksdb::DBOptions db_options;
-  db_options.create_if_missing = true;
-  db_options.create_missing_column_families = true;
-  db_options.max_background_jobs = 2;
-  db_options.keep_log_file_num = 3;
-  db_options.max_total_wal_size = 256ull << 20;
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    db_options.max_background_jobs = 2;
+    db_options.keep_log_file_num = 3;
+    db_options.max_total_wal_size = 256ull << 20;
+    db_options.write_buffer_manager = write_buffers;
 
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  auto s = rocksdb::DB::Open(db_options, dir, cfs, &handles, &raw);
-  if (!s.ok()) {
-    delete dedup_filter;
-    return FromRocks(s, ("open " + dir).c_str());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    auto s = rocksdb::DB::Open(db_options, path, cfs, &handles, &raw);
+    if (!s.ok()) return FromRocks(s, ("open " + path).c_str());
+    auto& db = store->dbs_[log_db ? 0 : 1];
+    db.db.reset(raw);
+    db.default_handle = handles[0];
+    for (size_t i = 0; i < members.size(); ++i) {
+      store->handles_[static_cast<int>(members[i])] = handles[i + 1];
+      store->owners_[static_cast<int>(members[i])] = raw;
+    }
   }
-  auto store = std::unique_ptr<Store>(new Store());
-  store->dir_ = dir;
-  store->db_.reset(raw);
-  store->dedup_filter_.reset(dedup_filter);
-  // handles[0] is the default family; ours follow in Cf order.
-  store->default_handle_ = handles[0];
-  for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) store->handles_[i] = handles[i + 1];
 
   // Continue bad-row sequence numbers after the newest stored one.
-  std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator({}, store->cf(Cf::kBadRows)));
+  std::unique_ptr<rocksdb::Iterator> it(
+      store->db(Cf::kBadRows)->NewIterator({}, store->cf(Cf::kBadRows)));
   it->SeekToLast();
   if (it->Valid() && it->key().size() == 16) {
     store->bad_row_seq_ = ReadU64(std::string_view(it->key().data() + 8, 8)) + 1;
@@ -102,19 +126,23 @@ common::Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
 }
 
 Store::~Store() {
-  if (!db_) return;
-  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
-  db_->DestroyColumnFamilyHandle(default_handle_);
-  db_->Close();
-  db_.reset();
+  for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
+    if (owners_[i]) owners_[i]->DestroyColumnFamilyHandle(handles_[i]);
+  }
+  for (auto& db : dbs_) {
+    if (!db.db) continue;
+    db.db->DestroyColumnFamilyHandle(db.default_handle);
+    db.db->Close();
+    db.db.reset();
+  }
 }
 
 uint64_t Store::ApproximateBytes() const {
   uint64_t total = 0;
-  for (auto* h : handles_) {
+  for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
     uint64_t v = 0;
-    if (db_->GetIntProperty(h, "rocksdb.total-sst-files-size", &v)) total += v;
-    if (db_->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) total += v;
+    if (owners_[i]->GetIntProperty(handles_[i], "rocksdb.total-sst-files-size", &v)) total += v;
+    if (owners_[i]->GetIntProperty(handles_[i], "rocksdb.cur-size-all-mem-tables", &v)) total += v;
   }
   return total;
 }
@@ -133,12 +161,12 @@ common::Status Store::PutBadRows(const std::vector<events::BadRow>& rows, int64_
     batch.Put(cf(Cf::kBadRows), BadRowKey(static_cast<uint64_t>(now_ms), bad_row_seq_++),
               boost::json::serialize(o));
   }
-  return FromRocks(db_->Write({}, &batch), "write bad rows");
+  return FromRocks(db(Cf::kBadRows)->Write({}, &batch), "write bad rows");
 }
 
 std::vector<std::string> Store::RecentBadRows(size_t limit) const {
   std::vector<std::string> out;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kBadRows)));
+  std::unique_ptr<rocksdb::Iterator> it(db(Cf::kBadRows)->NewIterator({}, cf(Cf::kBadRows)));
   for (it->SeekToLast(); it->Valid() && out.size() < limit; it->Prev()) {
     out.push_back(it->value().ToString());
   }
@@ -148,7 +176,8 @@ std::vector<std::string> Store::RecentBadRows(size_t limit) const {
 common::Status Store::TrimBadRows(int64_t cutoff_ms) {
   std::string begin = BadRowKey(0, 0);
   std::string end = BadRowKey(static_cast<uint64_t>(std::max<int64_t>(cutoff_ms, 0)), 0);
-  return FromRocks(db_->DeleteRange({}, cf(Cf::kBadRows), begin, end), "trim bad rows");
+  return FromRocks(db(Cf::kBadRows)->DeleteRange({}, cf(Cf::kBadRows), begin, end),
+                   "trim bad rows");
 }
 
 }  // namespace streamrec::store

@@ -1,4 +1,6 @@
-// The one embedded RocksDB instance (<data_dir>/db) and its column families.
+// The embedded RocksDB storage under <data_dir>/db: two databases, `log` (event log,
+// dedup ids, bad rows, meta; fsynced group commits) and `state` (pipeline state and item
+// checkpoints; not synced, rebuilt from the log), and their column families.
 #pragma once
 
 #include <array>
@@ -23,19 +25,21 @@ namespace streamrec::store {
 struct StoreOptions {
   size_t block_cache_bytes = 128ull << 20;   //!< shared LRU block cache
   size_t write_buffer_bytes = 32ull << 20;   //!< per column family memtable
+  size_t memtable_budget_bytes = 128ull << 20;  //!< all memtables together
   int64_t dedup_ttl_ms = 24ll * 3600 * 1000;  //!< event ids remembered this long
 };
 
 class Store {
  public:
-  //! Opens or creates the database under `dir` (created if missing).
+  //! Opens or creates both databases under `dir` (created if missing).
   static common::Result<std::unique_ptr<Store>> Open(const std::string& dir,
                                                      const StoreOptions& options);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  rocksdb::DB* db() const { return db_.get(); }
+  //! The database holding `cf`. NOTE: one WriteBatch may only span families of one db.
+  rocksdb::DB* db(Cf cf) const { return owners_[static_cast<int>(cf)]; }
   rocksdb::ColumnFamilyHandle* cf(Cf cf) const { return handles_[static_cast<int>(cf)]; }
   const std::string& dir() const { return dir_; }
 
@@ -52,10 +56,14 @@ class Store {
  private:
   Store() = default;
   std::string dir_;
-  std::unique_ptr<rocksdb::CompactionFilter> dedup_filter_;  // outlives db_
-  std::unique_ptr<rocksdb::DB> db_;
-  rocksdb::ColumnFamilyHandle* default_handle_ = nullptr;
+  struct Db {
+    std::unique_ptr<rocksdb::DB> db;
+    rocksdb::ColumnFamilyHandle* default_handle = nullptr;
+  };
+  std::unique_ptr<rocksdb::CompactionFilter> dedup_filter_;  // outlives the databases
+  std::array<Db, 2> dbs_;                                     // log, state
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
+  std::array<rocksdb::DB*, static_cast<int>(Cf::kCount)> owners_{};
   std::atomic<uint64_t> bad_row_seq_{0};
 };
 

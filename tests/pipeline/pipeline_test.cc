@@ -144,7 +144,7 @@ void ExpectExactViews(Env &env, const std::vector<events::Event> &events) {
   models::ItemModelOptions mo;
   models::ItemModel model(mo);
   env.WithStore([&](store::Store &store) {
-    std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator({}, store.cf(store::Cf::kItems)));
+    std::unique_ptr<rocksdb::Iterator> it(store.db(store::Cf::kItems)->NewIterator({}, store.cf(store::Cf::kItems)));
     for (it->Seek("i"); it->Valid() && it->key().starts_with("i"); it->Next()) {
       std::string_view key = it->key().ToStringView();
       size_t sep = key.find('\0');
@@ -433,7 +433,7 @@ TEST(PipelineTest, LostUserStateIsRebuiltWithoutRecountingItems) {
   env.AppendAndWait(events);
   env.Close(true);
   env.WithStore([](store::Store &store) {
-    ASSERT_TRUE(store.db()->DeleteRange({}, store.cf(store::Cf::kState), "", "\xff").ok());
+    ASSERT_TRUE(store.db(store::Cf::kState)->DeleteRange({}, store.cf(store::Cf::kState), "", "\xff").ok());
   });
   env.Open();
   // Start() returns after the replay: the users are back.
@@ -487,8 +487,8 @@ TEST(PipelineTest, StartsAtTheLogsFirstSeqAfterRetention) {
   env.Close(true);
   // Without its state the pipeline starts at what retention left, not at seq 0.
   env.WithStore([](store::Store &store) {
-    ASSERT_TRUE(store.db()->DeleteRange({}, store.cf(store::Cf::kState), "", "\xff").ok());
-    ASSERT_TRUE(store.db()->DeleteRange({}, store.cf(store::Cf::kItems), "", "\xff").ok());
+    ASSERT_TRUE(store.db(store::Cf::kState)->DeleteRange({}, store.cf(store::Cf::kState), "", "\xff").ok());
+    ASSERT_TRUE(store.db(store::Cf::kItems)->DeleteRange({}, store.cf(store::Cf::kItems), "", "\xff").ok());
   });
   env.Open();
   ASSERT_TRUE(env.pipeline().WaitIdle(kWait));

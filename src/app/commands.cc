@@ -91,10 +91,10 @@ int RunDemo() {
     std::cout << "\n  user " << user << "\n    viewed:     ";
     const auto& h = history->at("history").as_array();
     size_t from = h.size() > 8 ? h.size() - 8 : 0;
-    for (size_t i = from; i < h.size(); ++i) std::cout << h[i].at("item_id").as_string() << " ";
-    std::cout << "\n    recommended (" << recs->at("model").as_string() << "): ";
+    for (size_t i = from; i < h.size(); ++i) std::cout << std::string_view(h[i].at("item_id").as_string()) << " ";
+    std::cout << "\n    recommended (" << std::string_view(recs->at("model").as_string()) << "): ";
     for (const auto& item : recs->at("items").as_array()) {
-      std::cout << item.at("item_id").as_string() << " ";
+      std::cout << std::string_view(item.at("item_id").as_string()) << " ";
     }
     std::cout << "\n";
   }

@@ -27,6 +27,40 @@ constexpr size_t kEvictedCap = 4;  //!< deletions remembered between checkpoints
 constexpr double kRenormaliseHalfLives = 64;
 // Bounds the co-visitation work of one event whatever window the caller passes.
 constexpr size_t kMaxWindow = 64;
+
+//! Per-thread scratch for Recommend: dense score and mark arrays indexed by slot, reset
+//! in O(1) by bumping a generation, so scoring allocates and hashes nothing per call.
+struct ScoreScratch {
+  std::vector<double> score;
+  std::vector<uint32_t> scored;   //!< == generation: score[slot] is live
+  std::vector<uint32_t> blocked;  //!< == generation: slot is excluded
+  std::vector<uint32_t> touched;
+  uint32_t generation = 0;
+
+  void Begin(size_t slots) {
+    if (score.size() < slots) {
+      score.resize(slots);
+      scored.resize(slots, 0);
+      blocked.resize(slots, 0);
+    }
+    touched.clear();
+    if (++generation == 0) {  // wrapped: stale marks could look live
+      std::fill(scored.begin(), scored.end(), 0);
+      std::fill(blocked.begin(), blocked.end(), 0);
+      generation = 1;
+    }
+  }
+  void Block(uint32_t slot) { blocked[slot] = generation; }
+  bool IsBlocked(uint32_t slot) const { return blocked[slot] == generation; }
+  void Add(uint32_t slot, double v) {
+    if (scored[slot] != generation) {
+      scored[slot] = generation;
+      score[slot] = 0;
+      touched.push_back(slot);
+    }
+    score[slot] += v;
+  }
+};
 constexpr size_t kMinCachedPopular = 100;
 constexpr uint32_t kFreeTenant = UINT32_MAX;
 // Fill-from-popularity scores stay strictly below the weakest co-visitation score.
@@ -443,21 +477,21 @@ Recommendation ItemModel::Recommend(std::string_view tenant, std::span<const Win
   auto t = m.FindTenant(tenant);
   if (!t || n == 0) return rec;
 
-  std::unordered_set<uint32_t> excluded;
+  thread_local ScoreScratch scratch;
+  scratch.Begin(m.slots.size());
   for (const auto& id : exclude) {
-    if (auto s = m.Find(*t, id)) excluded.insert(*s);
+    if (auto s = m.Find(*t, id)) scratch.Block(*s);
   }
   // Window items newest first, each once at its most recent position.
   std::vector<uint32_t> sources;
   size_t limit = std::min(window.size(), kMaxWindow);
   for (size_t k = 0; k < limit; ++k) {
     auto s = m.Find(*t, window[window.size() - 1 - k].item_id);
-    if (!s || excluded.count(*s)) continue;
-    excluded.insert(*s);
+    if (!s || scratch.IsBlocked(*s)) continue;
+    scratch.Block(*s);
     sources.push_back(*s);
   }
 
-  std::unordered_map<uint32_t, double> scores;
   double w = 1;
   for (uint32_t src : sources) {
     const auto& list = m.slots[src].neighbors;
@@ -465,15 +499,14 @@ Recommendation ItemModel::Recommend(std::string_view tenant, std::span<const Win
     for (const auto& nb : list) max_weight = std::max(max_weight, nb.weight);
     if (max_weight > 0) {
       for (const auto& nb : list) {
-        if (excluded.count(nb.item)) continue;
-        scores[nb.item] += w * nb.weight / max_weight;
+        if (!scratch.IsBlocked(nb.item)) scratch.Add(nb.item, w * nb.weight / max_weight);
       }
     }
     w *= m.options.recency_decay;
   }
   std::vector<std::pair<double, uint32_t>> ranked;
-  ranked.reserve(scores.size());
-  for (const auto& [slot, score] : scores) ranked.emplace_back(score, slot);
+  ranked.reserve(scratch.touched.size());
+  for (uint32_t slot : scratch.touched) ranked.emplace_back(scratch.score[slot], slot);
   size_t keep = std::min(n, ranked.size());
   std::partial_sort(
       ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(keep), ranked.end(),
@@ -481,15 +514,15 @@ Recommendation ItemModel::Recommend(std::string_view tenant, std::span<const Win
   rec.items.reserve(n);
   for (size_t k = 0; k < keep; ++k) {
     rec.items.push_back({std::string(m.ItemId(ranked[k].second)), ranked[k].first});
-    excluded.insert(ranked[k].second);
+    scratch.Block(ranked[k].second);
   }
   if (keep > 0) rec.model = "covisitation";
   if (rec.items.size() == n) return rec;
 
   double ceiling = rec.items.empty() ? 1.0 : rec.items.back().score;
   double top_pop = -1;
-  for (uint32_t slot : m.PopularSlots(*t, n + excluded.size())) {
-    if (excluded.count(slot)) continue;
+  for (uint32_t slot : m.PopularSlots(*t, 2 * n + exclude.size() + sources.size())) {
+    if (scratch.IsBlocked(slot)) continue;
     double pop = m.slots[slot].pop;
     if (top_pop < 0) top_pop = pop;
     double ratio = top_pop > 0 ? pop / top_pop : 0;

@@ -39,6 +39,10 @@ common::Status App::Start() {
   metrics_.AddGaugeCallback("streamrec_store_bytes", "Approximate RocksDB bytes (SST + memtables)",
                             {}, [this] { return static_cast<double>(store_->ApproximateBytes()); },
                             this);
+  // Each user has a state and a list in the state family (plus a few offsets).
+  metrics_.AddGaugeCallback("streamrec_state_users_estimate", "Users with stored state (estimate)",
+                            {}, [this] { return store_->EstimateKeys(store::Cf::kState) / 2.0; },
+                            this);
   housekeeping_ = std::thread([this] { Housekeeping(); });
   started_ = true;
   return common::Status::Ok();

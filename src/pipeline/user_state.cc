@@ -4,95 +4,20 @@
 #include <bit>
 #include <unordered_set>
 
+#include "common/byte_codec.h"
+
 namespace streamrec::pipeline {
+
+using common::ByteReader;
+using common::PutFixed;
+using common::PutSigned;
+using common::PutString;
+using common::PutVarint;
 
 namespace {
 
 constexpr uint8_t kUserStateVersion = 1;
 constexpr uint8_t kRecListVersion = 1;
-
-// --- little codec: LEB128 varints, zigzag for signed values, length-prefixed
-// strings.
-
-void PutVarint(std::string &out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-void PutSigned(std::string &out, int64_t v) {
-  PutVarint(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-}
-void PutString(std::string &out, std::string_view s) {
-  PutVarint(out, s.size());
-  out.append(s);
-}
-void PutDouble(std::string &out, double d) {
-  auto bits = std::bit_cast<uint64_t>(d);
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
-}
-
-//! Reads what the Put* helpers wrote; any overrun sets ok_ to false and yields
-//! zeros.
-class Reader {
- public:
-  explicit Reader(std::string_view in) : in_(in) {}
-  bool ok() const { return ok_; }
-  bool done() const { return in_.empty(); }
-
-  uint8_t Byte() {
-    if (in_.empty()) return Fail(), 0;
-    auto b = static_cast<uint8_t>(in_[0]);
-    in_.remove_prefix(1);
-    return b;
-  }
-  uint64_t Varint() {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (in_.empty()) return Fail(), 0;
-      auto b = static_cast<uint8_t>(in_[0]);
-      in_.remove_prefix(1);
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-    }
-    return Fail(), 0;
-  }
-  int64_t Signed() {
-    uint64_t u = Varint();
-    return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
-  }
-  std::string String() {
-    uint64_t n = Varint();
-    if (n > in_.size()) return Fail(), std::string();
-    std::string s(in_.substr(0, n));
-    in_.remove_prefix(n);
-    return s;
-  }
-  double Double() {
-    if (in_.size() < 8) return Fail(), 0.0;
-    uint64_t bits = 0;
-    for (int i = 0; i < 8; ++i)
-      bits |= static_cast<uint64_t>(static_cast<uint8_t>(in_[i])) << (8 * i);
-    in_.remove_prefix(8);
-    return std::bit_cast<double>(bits);
-  }
-  //! A count that cannot exceed what is left (each element takes at least a
-  //! byte).
-  size_t Count() {
-    uint64_t n = Varint();
-    if (n > in_.size()) return Fail(), 0;
-    return static_cast<size_t>(n);
-  }
-
- private:
-  void Fail() {
-    ok_ = false;
-    in_ = {};
-  }
-  std::string_view in_;
-  bool ok_ = true;
-};
 
 bool IsWindowType(events::EventType t) {
   return t == events::EventType::kView || t == events::EventType::kAddToCart;
@@ -190,7 +115,7 @@ std::string EncodeUserState(const UserState &s) {
 }
 
 common::Result<UserState> DecodeUserState(std::string_view bytes) {
-  Reader r(bytes);
+  ByteReader r(bytes);
   uint8_t version = r.Byte();
   if (!r.ok() || version != kUserStateVersion) {
     return common::Status::Internal("user state: unknown version " + std::to_string(version));
@@ -233,13 +158,13 @@ std::string EncodeRecList(const RecList &recs) {
   PutVarint(out, recs.items.size());
   for (const auto &item : recs.items) {
     PutString(out, item.item_id);
-    PutDouble(out, item.score);
+    PutFixed<double>(out, item.score);
   }
   return out;
 }
 
 common::Result<RecList> DecodeRecList(std::string_view bytes) {
-  Reader r(bytes);
+  ByteReader r(bytes);
   uint8_t version = r.Byte();
   if (!r.ok() || version != kRecListVersion) {
     return common::Status::Internal("rec list: unknown version " + std::to_string(version));
@@ -253,7 +178,7 @@ common::Result<RecList> DecodeRecList(std::string_view bytes) {
   for (size_t i = 0; i < n && r.ok(); ++i) {
     models::ScoredItem item;
     item.item_id = r.String();
-    item.score = r.Double();
+    item.score = r.Fixed<double>();
     recs.items.push_back(std::move(item));
   }
   if (!r.ok() || !r.done()) return common::Status::Internal("rec list: truncated or corrupt");

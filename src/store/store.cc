@@ -147,6 +147,12 @@ uint64_t Store::ApproximateBytes() const {
   return total;
 }
 
+uint64_t Store::EstimateKeys(Cf family) const {
+  uint64_t v = 0;
+  db(family)->GetIntProperty(cf(family), "rocksdb.estimate-num-keys", &v);
+  return v;
+}
+
 common::Status Store::PutBadRows(const std::vector<events::BadRow>& rows, int64_t now_ms) {
   if (rows.empty()) return common::Status::Ok();
   rocksdb::WriteBatch batch;

@@ -45,6 +45,8 @@ class Store {
 
   //! Approximate live bytes on disk (SST + memtables), for metrics.
   uint64_t ApproximateBytes() const;
+  //! RocksDB's estimate of the keys in a column family, for metrics.
+  uint64_t EstimateKeys(Cf cf) const;
 
   //! Stores rejected inputs (not synced: a lost bad row loses no acknowledged event).
   common::Status PutBadRows(const std::vector<events::BadRow>& rows, int64_t now_ms);

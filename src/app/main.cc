@@ -9,6 +9,7 @@
 #include "app/app.h"
 #include "app/commands.h"
 #include "app/config.h"
+#include "app/model_commands.h"
 
 namespace {
 
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
   check_cmd->add_option("file", check_path, "YAML config file")->required();
 
   streamrec::app::RegisterToolCommands(cli);
+  streamrec::app::RegisterModelCommands(cli);
 
   CLI11_PARSE(cli, argc, argv);
 
@@ -92,5 +94,6 @@ int main(int argc, char** argv) {
     std::cout << "ok\n";
     return 0;
   }
+  if (int rc = streamrec::app::RunModelCommand(cli); rc >= 0) return rc;
   return streamrec::app::RunToolCommand(cli);
 }

@@ -188,6 +188,36 @@ class EventLogImpl final : public EventLog {
     return static_cast<uint32_t>(h % options_.partitions);
   }
 
+  Result<std::vector<LoggedEvent>> EventsOf(std::string_view tenant,
+                                            std::string_view user) const override {
+    std::vector<LoggedEvent> out;
+    auto s = ScanUser(tenant, user, [&](const LoggedEvent& e) { out.push_back(e); });
+    if (!s.ok()) return s;
+    return out;
+  }
+
+  Result<size_t> Redact(std::string_view tenant, std::string_view user) override {
+    // Retention must not delete a range while we rewrite keys inside it (a rewrite
+    // would bring a deleted key back).
+    std::lock_guard lock(retention_mu_);
+    rocksdb::WriteBatch batch;
+    size_t redacted = 0;
+    auto s = ScanUser(tenant, user, [&](const LoggedEvent& e) {
+      events::Event blank;
+      blank.tenant = e.event.tenant;
+      blank.timestamp_ms = e.event.timestamp_ms;
+      blank.collector_ms = e.event.collector_ms;
+      batch.Put(log_cf_, store::LogKey(e.partition, e.seq), events::EncodeEvent(blank));
+      ++redacted;
+    });
+    if (!s.ok()) return s;
+    if (redacted == 0) return redacted;
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    if (auto w = db_->Write(wo, &batch); !w.ok()) return store::FromRocks(w, "redact log");
+    return redacted;
+  }
+
   Status EnforceRetention(int64_t now_ms, std::span<const uint64_t> keep_from) override {
     if (keep_from.size() != options_.partitions) {
       return Status::Invalid("invalid_argument",
@@ -402,6 +432,21 @@ class EventLogImpl final : public EventLog {
   // Written by the writer thread (next) and by retention (first); read by anyone.
   std::vector<std::atomic<uint64_t>> next_seq_;
   std::vector<std::atomic<uint64_t>> first_seq_;
+
+  //! Calls `fn` for each stored event of (tenant, user) in the user's partition.
+  template <typename Fn>
+  Status ScanUser(std::string_view tenant, std::string_view user, Fn&& fn) const {
+    const uint32_t p = PartitionOf(tenant, user);
+    for (uint64_t from = FirstSeq(p);;) {
+      auto chunk = Read(p, from, 4096);
+      if (!chunk.ok()) return chunk.status();
+      if (chunk->empty()) return Status::Ok();
+      for (const auto& e : *chunk) {
+        if (e.event.tenant == tenant && e.event.user_id == user) fn(e);
+      }
+      from = chunk->back().seq + 1;
+    }
+  }
 
   std::mutex mu_;  // guards the fields below up to writer_
   std::condition_variable cv_;

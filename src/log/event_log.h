@@ -84,6 +84,14 @@ class EventLog {
   //! event at or after `keep_from[p]` (the slowest consumer's next seq per partition).
   virtual common::Status EnforceRetention(int64_t now_ms, std::span<const uint64_t> keep_from) = 0;
 
+  //! GDPR erasure: overwrites every stored event of (tenant, user) with a redacted
+  //! record (same seq and times, type other, no user, item, ids or properties), so seqs
+  //! stay dense for consumers and no personal data remains. Returns how many were redacted.
+  virtual common::Result<size_t> Redact(std::string_view tenant, std::string_view user) = 0;
+  //! The stored events of (tenant, user), oldest first (GDPR export).
+  virtual common::Result<std::vector<LoggedEvent>> EventsOf(std::string_view tenant,
+                                                            std::string_view user) const = 0;
+
   //! Drains the queue (committing what is queued), then stops the writer thread.
   virtual void Stop() = 0;
 };

@@ -3,7 +3,11 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace streamrec::models {
 namespace {
@@ -140,6 +144,256 @@ NextItemReport EvaluateNextItem(const ItemModel& model, std::string_view tenant,
     popular.Add(top, c.target);
   }
   return {recommend.metrics(), popular.metrics()};
+}
+
+double NdcgAtRank(size_t rank) { return rank == 0 ? 0 : 1.0 / std::log2(rank + 1.0); }
+
+MultiKEvaluator::MultiKEvaluator(std::vector<size_t> ks) : ks_(std::move(ks)) {
+  std::sort(ks_.begin(), ks_.end());
+  ks_.erase(std::unique(ks_.begin(), ks_.end()), ks_.end());
+  hits_.assign(ks_.size(), 0);
+  reciprocal_rank_sum_.assign(ks_.size(), 0);
+  ndcg_sum_.assign(ks_.size(), 0);
+}
+
+void MultiKEvaluator::Add(std::span<const ScoredItem> ranked, std::string_view target) {
+  size_t limit = std::min(ranked.size(), ks_.empty() ? 0 : ks_.back());
+  size_t rank = 0;
+  for (size_t r = 0; r < limit; ++r) {
+    if (ranked[r].item_id == target) {
+      rank = r + 1;
+      break;
+    }
+  }
+  AddRank(rank);
+}
+
+void MultiKEvaluator::AddRank(size_t rank) {
+  ++cases_;
+  if (rank == 0) return;
+  for (size_t i = 0; i < ks_.size(); ++i) {
+    if (rank > ks_[i]) continue;
+    ++hits_[i];
+    reciprocal_rank_sum_[i] += 1.0 / static_cast<double>(rank);
+    ndcg_sum_[i] += NdcgAtRank(rank);
+  }
+}
+
+void MultiKEvaluator::Merge(const MultiKEvaluator& other) {
+  cases_ += other.cases_;
+  for (size_t i = 0; i < ks_.size() && i < other.ks_.size(); ++i) {
+    hits_[i] += other.hits_[i];
+    reciprocal_rank_sum_[i] += other.reciprocal_rank_sum_[i];
+    ndcg_sum_[i] += other.ndcg_sum_[i];
+  }
+}
+
+size_t MultiKEvaluator::Index(size_t k) const {
+  auto it = std::find(ks_.begin(), ks_.end(), k);
+  return it == ks_.end() ? ks_.size() : static_cast<size_t>(it - ks_.begin());
+}
+
+double MultiKEvaluator::HitRate(size_t k) const {
+  size_t i = Index(k);
+  return cases_ && i < ks_.size() ? static_cast<double>(hits_[i]) / cases_ : 0;
+}
+
+double MultiKEvaluator::Mrr(size_t k) const {
+  size_t i = Index(k);
+  return cases_ && i < ks_.size() ? reciprocal_rank_sum_[i] / cases_ : 0;
+}
+
+double MultiKEvaluator::Ndcg(size_t k) const {
+  size_t i = Index(k);
+  return cases_ && i < ks_.size() ? ndcg_sum_[i] / cases_ : 0;
+}
+
+common::Result<std::vector<UserSequence>> ReadUserSequences(const std::string& path,
+                                                            size_t max_users) {
+  std::vector<UserSequence> users;
+  auto status = ForEachLine(path, [&](std::string_view line) {
+    auto fields = SplitSpaces(line);
+    if (fields.empty()) return true;
+    UserSequence u;
+    u.user = std::move(fields.front());
+    u.items.assign(std::make_move_iterator(fields.begin() + 1),
+                   std::make_move_iterator(fields.end()));
+    users.push_back(std::move(u));
+    return max_users == 0 || users.size() < max_users;
+  });
+  if (!status.ok()) return status;
+  return users;
+}
+
+namespace {
+
+// Fills `out` up to k from `ranked` (best first), skipping `exclude`.
+void TakeTop(std::span<const ScoredItem> ranked, size_t k, std::span<const std::string> exclude,
+             std::vector<ScoredItem>& out) {
+  std::unordered_set<std::string_view> skip(exclude.begin(), exclude.end());
+  for (const auto& item : ranked) {
+    if (out.size() >= k) break;
+    if (!skip.contains(item.item_id)) out.push_back(item);
+  }
+}
+
+class PopularityRecommender : public SessionRecommender {
+ public:
+  std::string name() const override { return "pop"; }
+  std::string Describe() const override { return "click counts over the training sessions"; }
+  void Fit(std::span<const std::vector<std::string>> sessions) override {
+    std::unordered_map<std::string, uint64_t> counts;
+    for (const auto& s : sessions) {
+      for (const auto& item : s) ++counts[item];
+    }
+    ranked_.clear();
+    for (auto& [item, count] : counts) ranked_.push_back({item, static_cast<double>(count)});
+    std::sort(ranked_.begin(), ranked_.end(), [](const ScoredItem& a, const ScoredItem& b) {
+      return a.score != b.score ? a.score > b.score : a.item_id < b.item_id;
+    });
+  }
+  std::vector<ScoredItem> Score(std::span<const std::string>, size_t k,
+                                std::span<const std::string> exclude) const override {
+    std::vector<ScoredItem> out;
+    TakeTop(ranked_, k, exclude, out);
+    return out;
+  }
+
+ private:
+  std::vector<ScoredItem> ranked_;
+};
+
+class CovisitationRecommender : public SessionRecommender {
+ public:
+  CovisitationRecommender(ItemModelOptions options, size_t window)
+      : options_(options), window_(window) {}
+  std::string name() const override { return "covis"; }
+  std::string Describe() const override {
+    std::ostringstream out;
+    out << "ItemModel co-visitation, replay 10 s apart, window 5 min / 20 "
+           "items, query window "
+        << window_ << ", max_neighbors " << options_.max_neighbors << ", recency_decay "
+        << options_.recency_decay;
+    return out.str();
+  }
+  void Fit(std::span<const std::vector<std::string>> sessions) override {
+    model_ = std::make_unique<ItemModel>(options_);
+    ReplaySessions(*model_, sessions, replay_);
+  }
+  std::vector<ScoredItem> Score(std::span<const std::string> prefix, size_t k,
+                                std::span<const std::string> exclude) const override {
+    if (!model_) return {};
+    std::vector<WindowItem> items;
+    int64_t now = model_->now_ms();
+    size_t start = prefix.size() > window_ ? prefix.size() - window_ : 0;
+    for (size_t i = start; i < prefix.size(); ++i) {
+      items.push_back({prefix[i], now - static_cast<int64_t>(prefix.size() - i)});
+    }
+    return model_->Recommend(replay_.tenant, items, k, exclude).items;
+  }
+
+ private:
+  ItemModelOptions options_;
+  size_t window_;
+  ReplayOptions replay_;
+  std::unique_ptr<ItemModel> model_;
+};
+
+class SessionKnnRecommender : public SessionRecommender {
+ public:
+  explicit SessionKnnRecommender(SessionKnnOptions options) : options_(options) {}
+  std::string name() const override {
+    return options_.kind == SessionKnnOptions::Kind::kSknn ? "sknn" : "vsknn";
+  }
+  std::string Describe() const override {
+    std::ostringstream out;
+    out << "k=" << options_.k << " sample_size=" << options_.sample_size;
+    if (options_.kind == SessionKnnOptions::Kind::kSknn) {
+      out << " cosine on binary sessions";
+    } else {
+      out << " weighting=p/L vote=1/d idf_weighting=" << options_.idf_weighting;
+    }
+    return out.str();
+  }
+  void Fit(std::span<const std::vector<std::string>> sessions) override {
+    model_ = std::make_unique<SessionKnn>(options_);
+    for (const auto& s : sessions) model_->AddSession(s);
+  }
+  std::vector<ScoredItem> Score(std::span<const std::string> prefix, size_t k,
+                                std::span<const std::string> exclude) const override {
+    return model_ ? model_->Recommend(prefix, k, exclude) : std::vector<ScoredItem>{};
+  }
+
+ private:
+  SessionKnnOptions options_;
+  std::unique_ptr<SessionKnn> model_;
+};
+
+}  // namespace
+
+std::unique_ptr<SessionRecommender> MakePopularityRecommender() {
+  return std::make_unique<PopularityRecommender>();
+}
+
+std::unique_ptr<SessionRecommender> MakeCovisitationRecommender(ItemModelOptions options,
+                                                                size_t window) {
+  return std::make_unique<CovisitationRecommender>(options, window);
+}
+
+std::unique_ptr<SessionRecommender> MakeSessionKnnRecommender(SessionKnnOptions options) {
+  return std::make_unique<SessionKnnRecommender>(options);
+}
+
+std::unique_ptr<SessionRecommender> MakeRecommender(std::string_view name) {
+  if (name == "pop") return MakePopularityRecommender();
+  if (name == "covis") return MakeCovisitationRecommender();
+  if (name == "sknn" || name == "vsknn") {
+    SessionKnnOptions options;
+    options.kind =
+        name == "sknn" ? SessionKnnOptions::Kind::kSknn : SessionKnnOptions::Kind::kVsknn;
+    return MakeSessionKnnRecommender(options);
+  }
+  return nullptr;
+}
+
+MultiKEvaluator EvaluateSessions(const SessionRecommender& model,
+                                 std::span<const NextItemCase> cases, std::vector<size_t> ks,
+                                 const ProgressFn& progress) {
+  MultiKEvaluator eval(std::move(ks));
+  const size_t depth = eval.ks().empty() ? 0 : eval.ks().back();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    eval.Add(model.Score(cases[i].prefix, depth), cases[i].target);
+    if (progress && (i % 512 == 0 || i + 1 == cases.size())) progress(i + 1, cases.size());
+  }
+  return eval;
+}
+
+std::vector<std::vector<std::string>> LeaveOneOutTraining(std::span<const UserSequence> users) {
+  std::vector<std::vector<std::string>> train;
+  train.reserve(users.size());
+  for (const auto& u : users) {
+    if (u.items.size() < 3) continue;
+    train.emplace_back(u.items.begin(), u.items.end() - 2);
+  }
+  return train;
+}
+
+MultiKEvaluator EvaluateLeaveOneOut(const SessionRecommender& model,
+                                    std::span<const UserSequence> users, bool validation,
+                                    std::vector<size_t> ks, const ProgressFn& progress) {
+  MultiKEvaluator eval(std::move(ks));
+  const size_t depth = eval.ks().empty() ? 0 : eval.ks().back();
+  for (size_t i = 0; i < users.size(); ++i) {
+    const auto& items = users[i].items;
+    if (items.size() >= 3) {
+      size_t target = items.size() - (validation ? 2 : 1);
+      std::span<const std::string> history(items.data(), target);
+      // A target repeated from the history is masked too, so it counts as a miss (as in S3-Rec).
+      eval.Add(model.Score(history, depth, history), items[target]);
+    }
+    if (progress && (i % 512 == 0 || i + 1 == users.size())) progress(i + 1, users.size());
+  }
+  return eval;
 }
 
 }  // namespace streamrec::models

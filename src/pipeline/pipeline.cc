@@ -218,25 +218,34 @@ class PipelineImpl final : public Pipeline {
 
   void Stop() override { Shutdown(/*drain=*/true); }
 
+  Result<std::optional<RecList>> StoredRecommendations(std::string_view tenant,
+                                                       std::string_view user) override {
+    std::string bytes;
+    auto s = store_.db(Cf::kState)->Get({}, store_.cf(Cf::kState), store::RecsKey(tenant, user),
+                                        &bytes);
+    if (s.IsNotFound()) return std::optional<RecList>();
+    if (!s.ok()) return store::FromRocks(s, "get recommendations");
+    auto recs = DecodeRecList(bytes);
+    if (!recs.ok()) {
+      spdlog::warn("pipeline: ignoring stored recommendations: {}", recs.status().message);
+      return std::optional<RecList>();
+    }
+    return std::optional<RecList>(std::move(recs).value());
+  }
+
   Result<RecList> Recommendations(std::string_view tenant, std::string_view user,
                                   size_t n) override {
     const int64_t now = common::NowMs();
     const int64_t ref = ReferenceNowMs();
-    std::string bytes;
-    auto s = store_.db(Cf::kState)->Get({}, store_.cf(Cf::kState), store::RecsKey(tenant, user), &bytes);
-    if (!s.ok() && !s.IsNotFound()) return store::FromRocks(s, "get recommendations");
-    if (s.ok()) {
-      auto recs = DecodeRecList(bytes);
-      if (!recs.ok()) {
-        spdlog::warn("pipeline: ignoring stored recommendations: {}", recs.status().message);
-      } else if (!Expired(recs->last_event_ms, ref, options_.user_ttl_ms) &&
-                 now - recs->generated_at_ms <= options_.recs_stale_ms &&
-                 // Shorter than rec_count: the model had no more, asking again
-                 // won't help.
-                 (recs->items.size() >= n || recs->items.size() < options_.rec_count)) {
-        if (recs->items.size() > n) recs->items.resize(n);
-        return std::move(recs).value();
-      }
+    auto stored = StoredRecommendations(tenant, user);
+    if (!stored.ok()) return stored.status();
+    if (auto& recs = *stored;
+        recs && !Expired(recs->last_event_ms, ref, options_.user_ttl_ms) &&
+        now - recs->generated_at_ms <= options_.recs_stale_ms &&
+        // Shorter than rec_count: the model had no more, asking again won't help.
+        (recs->items.size() >= n || recs->items.size() < options_.rec_count)) {
+      if (recs->items.size() > n) recs->items.resize(n);
+      return std::move(*recs);
     }
     // Missing, stale or too short: compute from the user's window; the worker
     // alone writes, so this list is not stored.
@@ -284,6 +293,20 @@ class PipelineImpl final : public Pipeline {
                         cursors_[p].item_checkpointed.load(std::memory_order_acquire));
     }
     return out;
+  }
+
+  Status ForgetUser(std::string_view tenant, std::string_view user) override {
+    if (!WaitIdle(10'000)) {
+      return Status::Make(common::Code::kUnavailable, "pipeline_busy",
+                          "the pipeline did not catch up; retry the erasure");
+    }
+    rocksdb::WriteBatch wb;
+    auto* cf = store_.cf(Cf::kState);
+    wb.Delete(cf, store::UserStateKey(tenant, user));
+    wb.Delete(cf, store::RecsKey(tenant, user));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return store::FromRocks(store_.db(Cf::kState)->Write(wo, &wb), "erase user state");
   }
 
   bool WaitIdle(int64_t timeout_ms) override {
@@ -597,6 +620,11 @@ class PipelineImpl final : public Pipeline {
       const bool apply_item = seq >= cursors_[p].item_applied.load(std::memory_order_relaxed);
       const bool apply_user = seq >= user_next[p];
       if (!apply_item && !apply_user) continue;
+      if (e.user_id.empty()) {  // redacted by a GDPR erasure: consumed, nothing to apply
+        if (apply_item) cursors_[p].item_applied.store(seq + 1, std::memory_order_release);
+        if (apply_user) user_next[p] = seq + 1;
+        continue;
+      }
 
       std::string key = store::UserStateKey(e.tenant, e.user_id);
       auto found = users.find(key);

@@ -83,12 +83,20 @@ class Pipeline {
   //! popularity). Never NotFound: an unknown user gets the tenant's popular items.
   virtual common::Result<RecList> Recommendations(std::string_view tenant, std::string_view user,
                                                   size_t n) = 0;
+  //! The list the worker stored for the user, if any (no recomputation).
+  virtual common::Result<std::optional<RecList>> StoredRecommendations(std::string_view tenant,
+                                                                       std::string_view user) = 0;
   //! Co-visitation neighbours of an item; NotFound when the item is unknown.
   virtual common::Result<std::vector<models::ScoredItem>> Similar(std::string_view tenant,
                                                                   std::string_view item,
                                                                   size_t n) = 0;
   //! NotFound when the user has no state.
   virtual common::Result<UserState> User(std::string_view tenant, std::string_view user) = 0;
+
+  //! GDPR erasure of the user's state and stored list. Call after the log was redacted;
+  //! waits for the workers to finish what is queued first, so that no step in flight
+  //! writes the state back.
+  virtual common::Status ForgetUser(std::string_view tenant, std::string_view user) = 0;
 
   //! Next seq to process per partition (the slowest of user and item consumers), for
   //! log retention.

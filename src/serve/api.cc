@@ -330,6 +330,83 @@ struct Api::Impl {
     respond(JsonResponse(req, http::status::ok, json::serialize(body)));
   }
 
+  // --- GDPR
+  static json::object EventJson(const log::LoggedEvent& e) {
+    json::object o;
+    o["partition"] = e.partition;
+    o["seq"] = e.seq;
+    o["event_id"] = e.event.event_id;
+    o["type"] = std::string(events::EventTypeName(e.event.type));
+    o["item_id"] = e.event.item_id;
+    o["timestamp"] = e.event.timestamp_ms;
+    o["collector_ms"] = e.event.collector_ms;
+    o["session_id"] = e.event.session_id;
+    o["properties"] = e.event.properties;
+    return o;
+  }
+
+  //! Everything stored about a user: state, list, log events, bad rows naming them.
+  void Export(const Request& req, const Target& t, const Responder& respond) {
+    const std::string& user = t.segments[2];
+    std::string tenant = TenantOf(t);
+    json::object body;
+    body["user_id"] = user;
+    body["tenant"] = tenant;
+    if (auto state = pipeline.User(tenant, user); state.ok()) {
+      json::array history;
+      for (const auto& h : state->history) {
+        history.push_back({{"item_id", h.item_id},
+                           {"type", std::string(events::EventTypeName(h.type))},
+                           {"timestamp", h.timestamp_ms}});
+      }
+      body["history"] = std::move(history);
+      body["session"] = {{"id", state->session_id},
+                         {"start", state->session_start_ms},
+                         {"last_event", state->last_event_ms},
+                         {"events", state->session_events},
+                         {"count", state->sessions}};
+    }
+    if (auto recs = pipeline.StoredRecommendations(tenant, user); recs.ok() && *recs) {
+      body["recommendations"] = {{"items", ItemsJson((*recs)->items)},
+                                 {"model", (*recs)->model},
+                                 {"generated_at", (*recs)->generated_at_ms}};
+    }
+    auto logged = log.EventsOf(tenant, user);
+    if (!logged.ok()) return RespondError(req, respond, logged.status());
+    json::array events_json;
+    for (const auto& e : *logged) events_json.push_back(EventJson(e));
+    body["events"] = std::move(events_json);
+    json::array bad_rows;
+    for (const auto& raw : store.BadRowsMentioning(user)) bad_rows.push_back(json::parse(raw));
+    body["bad_rows"] = std::move(bad_rows);
+    respond(JsonResponse(req, http::status::ok, json::serialize(body)));
+  }
+
+  //! Erases the user from the log, state, stored list and bad rows, then checks that
+  //! nothing is left.
+  void Erase(const Request& req, const Target& t, const Responder& respond) {
+    const std::string& user = t.segments[2];
+    std::string tenant = TenantOf(t);
+    auto redacted = log.Redact(tenant, user);
+    if (!redacted.ok()) return RespondError(req, respond, redacted.status());
+    if (auto s = pipeline.ForgetUser(tenant, user); !s.ok()) return RespondError(req, respond, s);
+    auto bad_rows = store.EraseBadRowsMentioning(user);
+    if (!bad_rows.ok()) return RespondError(req, respond, bad_rows.status());
+
+    auto left_events = log.EventsOf(tenant, user);
+    auto left_recs = pipeline.StoredRecommendations(tenant, user);
+    bool verified = left_events.ok() && left_events->empty() && left_recs.ok() && !*left_recs &&
+                    !pipeline.User(tenant, user).ok() && store.BadRowsMentioning(user).empty();
+    metrics.GetCounter("streamrec_gdpr_erasures_total", "GDPR erasures performed").Inc();
+    json::object body;
+    body["user_id"] = user;
+    body["tenant"] = tenant;
+    body["erased"] = {{"events", *redacted}, {"bad_rows", *bad_rows}, {"state", true}};
+    body["verified"] = verified;
+    respond(JsonResponse(req, verified ? http::status::ok : http::status::internal_server_error,
+                         json::serialize(body)));
+  }
+
   void BadRows(const Request& req, const Target& t, const Responder& respond) {
     auto n = ParseN(t, 20, 1000);
     if (!n.ok()) return RespondError(req, respond, n.status());
@@ -382,8 +459,15 @@ struct Api::Impl {
       if (method != http::verb::post) return MethodNotAllowed(req, respond, "POST");
       return Ingest(std::move(req), Timed("events", std::move(respond)), Source::kNative);
     }
+    if (seg.size() == 3 && seg[0] == "v1" && seg[1] == "users") {
+      if (method != http::verb::delete_) return MethodNotAllowed(req, respond, "DELETE");
+      return Erase(req, t, Timed("erase", std::move(respond)));
+    }
     if (method != http::verb::get && method != http::verb::head) {
       return MethodNotAllowed(req, respond, "GET");
+    }
+    if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "users" && seg[3] == "export") {
+      return Export(req, t, Timed("export", std::move(respond)));
     }
     if (t.path == "/v1/recommendations") {
       return Recommendations(req, t, Timed("recommendations", std::move(respond)));

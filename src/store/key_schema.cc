@@ -10,6 +10,8 @@ const char* CfName(Cf cf) {
     case Cf::kItems: return "items";
     case Cf::kBadRows: return "badrows";
     case Cf::kMeta: return "meta";
+    case Cf::kCatalog: return "catalog";
+    case Cf::kAuth: return "auth";
     case Cf::kCount: break;
   }
   return "?";

@@ -8,8 +8,8 @@
 
 namespace streamrec::store {
 
-//! Column families; kLog, kDedup, kBadRows, kMeta live in the `log` database, kState and
-//! kItems in the `state` database (see Store).
+//! Column families; kLog, kDedup, kBadRows, kMeta, kAuth live in the `log` database, kState
+//! and kItems in the `state` database (see Store).
 enum class Cf : int {
   kLog = 0,   //!< LogKey(partition, seq) -> EncodeEvent(event)
   kDedup,     //!< DedupKey(tenant, event_id) -> u64 BE collector ms (TTL by compaction)
@@ -17,6 +17,11 @@ enum class Cf : int {
   kItems,     //!< item model checkpoint (popularity, statistics, co-visitation)
   kBadRows,   //!< BadRowKey(ms, seq) -> JSON of the rejected input and reason
   kMeta,      //!< format version, partition count
+  kAuth,      //!< ApiKeyKey(key_id) -> auth::KeyStore record (hash only, never a secret)
+  //! shop catalog and rules (src/catalog, src/rules), `state` db, written synced since it
+  //! is not rebuilt from the log: "i" tenant \0 id -> item, "h"/"s" tenant \0 handle or
+  //! Shopify id -> id, "n" tenant -> u64 BE item count, "r" tenant \0 placement -> rules JSON
+  kCatalog,
   kCount,
 };
 const char* CfName(Cf cf);
@@ -58,5 +63,13 @@ inline constexpr std::string_view kMetaPartitions = "partitions";
 //! kMetaLogFirstSeqPrefix + partition(u32) -> u64 oldest seq kept by retention, so that a
 //! partition emptied by retention does not restart at seq 0 after a reopen.
 inline constexpr std::string_view kMetaLogFirstSeqPrefix = "log_first_seq";
+
+// --- kAuth
+//! "k" key_id -> API key record (see auth/key_store.cc)
+inline std::string ApiKeyKey(std::string_view key_id) {
+  std::string k = "k";
+  k.append(key_id);
+  return k;
+}
 
 }  // namespace streamrec::store

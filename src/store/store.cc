@@ -40,7 +40,8 @@ common::Status FromRocks(const rocksdb::Status& s, const char* what) {
 }
 
 static bool IsLogDb(Cf cf) {
-  return cf == Cf::kLog || cf == Cf::kDedup || cf == Cf::kBadRows || cf == Cf::kMeta;
+  return cf == Cf::kLog || cf == Cf::kDedup || cf == Cf::kBadRows || cf == Cf::kMeta ||
+         cf == Cf::kAuth;
 }
 
 common::Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
@@ -177,6 +178,58 @@ std::vector<std::string> Store::RecentBadRows(size_t limit) const {
     out.push_back(it->value().ToString());
   }
   return out;
+}
+
+namespace {
+//! Whether a raw input mentions `user` as a whole JSON string or query-string value.
+bool Mentions(std::string_view payload, std::string_view user) {
+  if (user.empty()) return false;
+  for (size_t at = payload.find(user); at != std::string_view::npos;
+       at = payload.find(user, at + 1)) {
+    char before = at == 0 ? '\0' : payload[at - 1];
+    size_t end = at + user.size();
+    char after = end < payload.size() ? payload[end] : '\0';
+    if ((before == '"' && after == '"') || (before == '=' && (after == '&' || after == '\0'))) {
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+void Store::ForEachBadRowMentioning(
+    std::string_view user,
+    const std::function<void(std::string_view key, std::string_view row)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db(Cf::kBadRows)->NewIterator({}, cf(Cf::kBadRows)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    boost::system::error_code ec;
+    auto row = boost::json::parse(it->value().ToStringView(), ec);
+    if (ec || !row.is_object() || !row.as_object().contains("payload")) continue;
+    const auto& payload = row.at("payload").as_string();
+    if (Mentions(std::string_view(payload.data(), payload.size()), user)) {
+      fn(it->key().ToStringView(), it->value().ToStringView());
+    }
+  }
+}
+
+std::vector<std::string> Store::BadRowsMentioning(std::string_view user) const {
+  std::vector<std::string> out;
+  ForEachBadRowMentioning(user, [&](std::string_view, std::string_view row) {
+    out.emplace_back(row);
+  });
+  return out;
+}
+
+common::Result<size_t> Store::EraseBadRowsMentioning(std::string_view user) {
+  rocksdb::WriteBatch batch;
+  ForEachBadRowMentioning(user, [&](std::string_view key, std::string_view) {
+    batch.Delete(cf(Cf::kBadRows), key);
+  });
+  if (batch.Count() == 0) return size_t{0};
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (auto s = db(Cf::kBadRows)->Write(wo, &batch); !s.ok()) return FromRocks(s, "erase bad rows");
+  return static_cast<size_t>(batch.Count());
 }
 
 common::Status Store::TrimBadRows(int64_t cutoff_ms) {

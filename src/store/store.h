@@ -1,10 +1,11 @@
 // The embedded RocksDB storage under <data_dir>/db: two databases, `log` (event log,
-// dedup ids, bad rows, meta; fsynced group commits) and `state` (pipeline state and item
-// checkpoints; not synced, rebuilt from the log), and their column families.
+// dedup ids, bad rows, meta, API key hashes; fsynced group commits) and `state` (pipeline
+// state and item checkpoints; not synced, rebuilt from the log), and their column families.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,11 +53,18 @@ class Store {
   common::Status PutBadRows(const std::vector<events::BadRow>& rows, int64_t now_ms);
   //! Most recent bad rows, newest first, as JSON objects.
   std::vector<std::string> RecentBadRows(size_t limit) const;
+  //! Bad rows whose payload names `user` (as a JSON string or a query value), as JSON.
+  std::vector<std::string> BadRowsMentioning(std::string_view user) const;
+  //! GDPR erasure of those bad rows; returns how many were removed.
+  common::Result<size_t> EraseBadRowsMentioning(std::string_view user);
   //! Removes bad rows older than `cutoff_ms`.
   common::Status TrimBadRows(int64_t cutoff_ms);
 
  private:
   Store() = default;
+  void ForEachBadRowMentioning(
+      std::string_view user,
+      const std::function<void(std::string_view key, std::string_view row)>& fn) const;
   std::string dir_;
   struct Db {
     std::unique_ptr<rocksdb::DB> db;

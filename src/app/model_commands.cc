@@ -1,0 +1,352 @@
+#include "app/model_commands.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "models/eval.h"
+
+namespace streamrec::app {
+namespace {
+
+namespace m = streamrec::models;
+
+struct EvaluateArgs {
+  std::string model = "all";
+  std::string dataset = "diginetica";
+  std::string data_dir;
+  std::string out;
+  std::string split = "test";
+  size_t max_test = 0;
+  // Session-kNN settings; the defaults are the literature's, not tuned per dataset.
+  size_t knn_k = m::SessionKnnOptions{}.k;
+  size_t sample_size = m::SessionKnnOptions{}.sample_size;
+  double idf_weighting = m::SessionKnnOptions{}.idf_weighting;
+  bool quiet = false;
+  bool select = false;
+};
+
+EvaluateArgs g_args;
+CLI::App* g_evaluate_cmd = nullptr;
+
+enum class Protocol { kSession, kLeaveOneOut };
+
+struct Dataset {
+  const char* name;
+  Protocol protocol;
+  const char* train;  // relative to the data dir
+  const char* test;   // session protocol only
+};
+
+constexpr Dataset kDatasets[] = {
+    {"diginetica", Protocol::kSession, "diginetica-srgnn/train_sessions.txt.gz",
+     "diginetica-srgnn/test_pairs.tsv.gz"},
+    {"yoochoose", Protocol::kSession, "yoochoose1_64-srgnn/train_sessions.txt.gz",
+     "yoochoose1_64-srgnn/test_pairs.tsv.gz"},
+    {"retailrocket", Protocol::kSession, "retailrocket-mtd/train_sessions.txt.gz",
+     "retailrocket-mtd/test_pairs.tsv.gz"},
+    {"beauty", Protocol::kLeaveOneOut, "s3rec-amazon-yelp-lastfm/Beauty.txt.gz", ""},
+    {"yelp", Protocol::kLeaveOneOut, "s3rec-amazon-yelp-lastfm/Yelp.txt.gz", ""},
+    {"lastfm", Protocol::kLeaveOneOut, "s3rec-amazon-yelp-lastfm/LastFM.txt", ""},
+};
+
+std::string DefaultDataDir() {
+  if (const char* env = std::getenv("STREAMREC_DATASETS"); env && *env) return env;
+  return "../shared/datasets";
+}
+
+// Carves a validation split from the training sessions only: the first 90% train, the last 10% (the
+// most recent, as sessions are in time order) are expanded into (prefix, next) pairs.
+void SplitForValidation(std::vector<std::vector<std::string>>& train,
+                        std::vector<m::NextItemCase>& cases) {
+  size_t keep = train.size() - train.size() / 10;
+  cases.clear();
+  for (size_t s = keep; s < train.size(); ++s) {
+    const auto& items = train[s];
+    for (size_t k = items.size() - 1; k >= 1 && k < items.size(); --k) {
+      cases.push_back({std::vector<std::string>(items.begin(), items.begin() + k), items[k]});
+    }
+  }
+  train.resize(keep);
+}
+
+class ProgressBar {
+ public:
+  ProgressBar(std::string label, bool enabled)
+      : label_(std::move(label)), enabled_(enabled && isatty(STDERR_FILENO)) {}
+  void operator()(size_t done, size_t total) {
+    if (!enabled_ || total == 0) return;
+    constexpr int kWidth = 30;
+    int filled = static_cast<int>(kWidth * done / total);
+    std::fprintf(stderr, "\r%-22s [%s%s] %3zu%% %zu/%zu", label_.c_str(),
+                 std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
+                 100 * done / total, done, total);
+    if (done == total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
+
+ private:
+  std::string label_;
+  bool enabled_;
+};
+
+struct Result {
+  std::string model, settings, dataset, protocol, split;
+  double train_seconds = 0, eval_seconds = 0;
+  m::MultiKEvaluator metrics;
+  size_t train_sessions = 0;
+};
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string ToJson(const std::vector<Result>& results) {
+  std::ostringstream out;
+  out.precision(6);
+  out << "[\n";
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    out << "  {\"model\": \"" << JsonEscape(r.model) << "\", \"settings\": \""
+        << JsonEscape(r.settings) << "\", \"dataset\": \"" << r.dataset << "\", \"protocol\": \""
+        << r.protocol << "\", \"split\": \"" << r.split
+        << "\", \"train_sessions\": " << r.train_sessions << ", \"cases\": " << r.metrics.cases()
+        << ", \"train_seconds\": " << r.train_seconds << ", \"eval_seconds\": " << r.eval_seconds
+        << ", \"metrics\": {";
+    bool first = true;
+    for (size_t k : r.metrics.ks()) {
+      out << (first ? "" : ", ") << "\"HR@" << k << "\": " << r.metrics.HitRate(k) << ", \"MRR@"
+          << k << "\": " << r.metrics.Mrr(k) << ", \"NDCG@" << k << "\": " << r.metrics.Ndcg(k);
+      first = false;
+    }
+    out << "}}" << (i + 1 < results.size() ? "," : "") << "\n";
+  }
+  out << "]\n";
+  return out.str();
+}
+
+void PrintTable(const std::vector<Result>& results) {
+  if (results.empty()) return;
+  std::printf("%-7s %-13s %-14s %7s", "model", "dataset", "protocol", "cases");
+  for (size_t k : results.front().metrics.ks()) {
+    std::printf(" %8s %8s %8s", ("HR@" + std::to_string(k)).c_str(),
+                ("MRR@" + std::to_string(k)).c_str(), ("NDCG@" + std::to_string(k)).c_str());
+  }
+  std::printf(" %8s %8s\n", "train_s", "eval_s");
+  for (const auto& r : results) {
+    std::printf("%-7s %-13s %-14s %7llu", r.model.c_str(), r.dataset.c_str(), r.protocol.c_str(),
+                static_cast<unsigned long long>(r.metrics.cases()));
+    for (size_t k : r.metrics.ks()) {
+      std::printf(" %8.4f %8.4f %8.4f", r.metrics.HitRate(k), r.metrics.Mrr(k), r.metrics.Ndcg(k));
+    }
+    std::printf(" %8.2f %8.2f\n", r.train_seconds, r.eval_seconds);
+  }
+  std::fflush(stdout);
+}
+
+m::SessionKnnOptions KnnOptions(const std::string& name) {
+  m::SessionKnnOptions options;
+  options.kind =
+      name == "sknn" ? m::SessionKnnOptions::Kind::kSknn : m::SessionKnnOptions::Kind::kVsknn;
+  options.k = g_args.knn_k;
+  options.sample_size = g_args.sample_size;
+  options.idf_weighting = g_args.idf_weighting;
+  return options;
+}
+
+std::unique_ptr<m::SessionRecommender> MakeModel(const std::string& name) {
+  if (name == "sknn" || name == "vsknn") return m::MakeSessionKnnRecommender(KnnOptions(name));
+  return m::MakeRecommender(name);
+}
+
+// --select: V-SKNN's IDF weighting (off, or 1 as a mild boost of rare items) is chosen on a
+// validation split carved from the training data only, never the test cases: sessions train on the
+// oldest 90% and predict the next clicks of the newest 10%; leave-one-out predicts each user's
+// second-to-last item. Criterion: HR@20 (sessions), NDCG@10 (leave-one-out).
+double SelectIdfWeighting(const std::vector<std::vector<std::string>>& train,
+                          std::span<const m::UserSequence> users, bool leave_one_out) {
+  std::vector<std::vector<std::string>> fit = train;
+  std::vector<m::NextItemCase> cases;
+  if (!leave_one_out) SplitForValidation(fit, cases);
+  double best = -1, best_idf = 0;
+  for (double idf : {0.0, 1.0}) {
+    m::SessionKnnOptions options = KnnOptions("vsknn");
+    options.idf_weighting = idf;
+    auto model = m::MakeSessionKnnRecommender(options);
+    model->Fit(fit);
+    double score = leave_one_out ? m::EvaluateLeaveOneOut(*model, users, true).Ndcg(10)
+                                 : m::EvaluateSessions(*model, cases).HitRate(20);
+    std::fprintf(stderr, "select: vsknn idf_weighting=%g validation %s=%.4f\n", idf,
+                 leave_one_out ? "NDCG@10" : "HR@20", score);
+    if (score > best) best = score, best_idf = idf;
+  }
+  return best_idf;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int RunEvaluate() {
+  const Dataset* dataset = nullptr;
+  for (const auto& d : kDatasets) {
+    if (g_args.dataset == d.name) dataset = &d;
+  }
+  if (!dataset) {
+    std::cerr << "error: unknown --dataset " << g_args.dataset << "\n";
+    return 2;
+  }
+  std::string dir = g_args.data_dir.empty() ? DefaultDataDir() : g_args.data_dir;
+  std::string train_path = (std::filesystem::path(dir) / dataset->train).string();
+  const bool validation = g_args.split == "validation";
+
+  std::vector<std::vector<std::string>> train;
+  std::vector<m::NextItemCase> cases;
+  std::vector<m::UserSequence> users;
+  if (dataset->protocol == Protocol::kSession) {
+    auto sessions = m::ReadSessions(train_path);
+    if (!sessions.ok()) {
+      std::cerr << "error: " << sessions.status().message << "\n";
+      return 1;
+    }
+    train = std::move(sessions).value();
+    if (validation) {
+      SplitForValidation(train, cases);
+    } else {
+      auto read = m::ReadNextItemCases((std::filesystem::path(dir) / dataset->test).string());
+      if (!read.ok()) {
+        std::cerr << "error: " << read.status().message << "\n";
+        return 1;
+      }
+      cases = std::move(read).value();
+    }
+    if (g_args.max_test && cases.size() > g_args.max_test) cases.resize(g_args.max_test);
+  } else {
+    auto read = m::ReadUserSequences(train_path);
+    if (!read.ok()) {
+      std::cerr << "error: " << read.status().message << "\n";
+      return 1;
+    }
+    users = std::move(read).value();
+    train = m::LeaveOneOutTraining(users);
+    if (g_args.max_test && users.size() > g_args.max_test) users.resize(g_args.max_test);
+  }
+
+  std::vector<std::string> names;
+  if (g_args.model == "all") {
+    names = {"pop", "covis", "sknn", "vsknn"};
+  } else {
+    names = {g_args.model};
+  }
+  if (g_args.select && !validation &&
+      std::find(names.begin(), names.end(), "vsknn") != names.end()) {
+    g_args.idf_weighting =
+        SelectIdfWeighting(train, users, dataset->protocol == Protocol::kLeaveOneOut);
+  }
+  std::vector<Result> results;
+  for (const auto& name : names) {
+    auto model = MakeModel(name);
+    if (!model) {
+      std::cerr << "error: unknown --model " << name << "\n";
+      return 2;
+    }
+    Result r;
+    r.model = name;
+    r.settings = model->Describe();
+    r.dataset = dataset->name;
+    r.split = g_args.split;
+    r.train_sessions = train.size();
+    auto start = std::chrono::steady_clock::now();
+    model->Fit(train);
+    r.train_seconds = SecondsSince(start);
+    ProgressBar bar(name + " " + dataset->name, !g_args.quiet);
+    start = std::chrono::steady_clock::now();
+    if (dataset->protocol == Protocol::kSession) {
+      r.protocol = "session";
+      r.metrics = m::EvaluateSessions(*model, cases, {10, 20}, std::ref(bar));
+    } else {
+      r.protocol = "leave-one-out";
+      r.metrics = m::EvaluateLeaveOneOut(*model, users, validation, {5, 10, 20}, std::ref(bar));
+    }
+    r.eval_seconds = SecondsSince(start);
+    results.push_back(std::move(r));
+  }
+  PrintTable(results);
+  if (!g_args.out.empty()) {
+    std::ofstream out(g_args.out);
+    out << ToJson(results);
+    if (!out.flush()) {
+      std::cerr << "error: cannot write " << g_args.out << "\n";
+      return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterModelCommands(CLI::App& cli) {
+  auto* cmd = cli.add_subcommand("evaluate",
+                                 "train a recommender on a shared dataset and score it offline");
+  g_evaluate_cmd = cmd;
+  cmd->add_option("--model", g_args.model, "pop|covis|sknn|vsknn|all")
+      ->check(CLI::IsMember({"pop", "covis", "sknn", "vsknn", "all"}))
+      ->capture_default_str();
+  cmd->add_option("--dataset", g_args.dataset,
+                  "diginetica|yoochoose|retailrocket (session protocol), "
+                  "beauty|yelp|lastfm (leave-one-out)")
+      ->check(
+          CLI::IsMember({"diginetica", "yoochoose", "retailrocket", "beauty", "yelp", "lastfm"}))
+      ->capture_default_str();
+  cmd->add_option("--data-dir", g_args.data_dir,
+                  "datasets folder (default $STREAMREC_DATASETS or ../shared/datasets)");
+  cmd->add_option("--max-test", g_args.max_test, "evaluate at most N cases (users); 0 all")
+      ->capture_default_str();
+  cmd->add_option("--out", g_args.out, "write the results as JSON");
+  cmd->add_option("--split", g_args.split,
+                  "test, or validation: carved from the training data only (sessions: "
+                  "last 10% "
+                  "of training sessions; leave-one-out: the second-to-last item)")
+      ->check(CLI::IsMember({"test", "validation"}))
+      ->capture_default_str();
+  cmd->add_option("--knn-k", g_args.knn_k, "sknn/vsknn: neighbours")->capture_default_str();
+  cmd->add_option("--sample-size", g_args.sample_size, "sknn/vsknn: recent sessions considered")
+      ->capture_default_str();
+  cmd->add_option("--idf-weighting", g_args.idf_weighting, "vsknn: IDF weight of votes, 0 off")
+      ->capture_default_str();
+  cmd->add_flag("--quiet", g_args.quiet, "no progress bar");
+  cmd->add_flag("--select", g_args.select,
+                "choose vsknn's --idf-weighting in {0, 1} on a validation "
+                "split carved from the "
+                "training data");
+}
+
+int RunModelCommand(CLI::App&) {
+  if (g_evaluate_cmd && *g_evaluate_cmd) return RunEvaluate();
+  return -1;
+}
+
+}  // namespace streamrec::app

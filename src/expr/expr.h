@@ -1,0 +1,103 @@
+// The scenario expression language: compile once at scenario load, evaluate per event.
+//
+//   Schema schema;
+//   schema.Add("input", Type::MapOf(Type::Any()));
+//   auto program = Compile("#input.e == 'pv' && url_path(#input.url).starts_with('/p/')",
+//                          schema, {.expect = Type::Bool()});
+//   Env env(schema);
+//   env.Set(0, event_value);
+//   Result<Value> r = program->Eval(env);
+//
+// The language is described in docs/EXPRESSIONS.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "expr/value.h"
+
+namespace streamrec::expr {
+
+//! The variables a scenario binds, written `#name` in expressions, and their types.
+class Schema {
+ public:
+  //! Declares `#name` (give the name without '#'); returns its slot in Env.
+  size_t Add(std::string name, Type type);
+  std::optional<size_t> Slot(std::string_view name) const;
+  size_t size() const { return vars_.size(); }
+  const std::string& name(size_t slot) const { return vars_[slot].first; }
+  const Type& type(size_t slot) const { return vars_[slot].second; }
+
+ private:
+  std::vector<std::pair<std::string, Type>> vars_;
+};
+
+//! Values of the variables for one evaluation, by Schema slot. Cheap to reuse per event:
+//! Set() replaces a slot's value.
+class Env {
+ public:
+  explicit Env(const Schema& schema) : schema_(&schema), values_(schema.size()) {}
+  void Set(size_t slot, Value value) { values_[slot] = std::move(value); }
+  //! Invalid argument when the schema has no such variable.
+  common::Status Set(std::string_view name, Value value);
+  const Value& Get(size_t slot) const { return values_[slot]; }
+  size_t size() const { return values_.size(); }
+  const Value* values() const { return values_.data(); }
+  //! What now_ms() returns; the system clock when unset. Replays set the event time here so
+  //! that a replay computes what the live run computed.
+  void set_now_ms(std::optional<int64_t> now_ms) { now_ms_ = now_ms; }
+  std::optional<int64_t> now_ms() const { return now_ms_; }
+
+ private:
+  const Schema* schema_;
+  std::vector<Value> values_;
+  std::optional<int64_t> now_ms_;
+};
+
+struct CompileOptions {
+  //! When set, the result type must be this (or any/null); e.g. bool for a filter.
+  std::optional<Type> expect;
+  //! Evaluate subexpressions made of literals at compile time.
+  bool fold_constants = true;
+  //! Sources longer than this are rejected (scenario files are user input).
+  size_t max_source_length = 16 * 1024;
+};
+
+class Node;  // compiled evaluation tree, private to src/expr
+
+//! A compiled expression. Immutable: Eval may run on many threads at once.
+class Program {
+ public:
+  //! Errors (invalid argument, reason "expression_error") name the column.
+  common::Result<Value> Eval(const Env& env) const;
+  //! For filters: null counts as false; any other non-bool is an error.
+  common::Result<bool> EvalBool(const Env& env) const;
+  const Type& result_type() const { return result_type_; }
+  const std::string& source() const { return source_; }
+  //! True when the whole expression folded to one value.
+  bool is_constant() const;
+
+ private:
+  friend common::Result<Program> Compile(std::string_view, const Schema&, const CompileOptions&);
+  std::shared_ptr<const Node> root_;
+  Type result_type_;
+  std::string source_;
+  size_t num_vars_ = 0;
+  size_t num_locals_ = 0;
+};
+
+//! Parses, type-checks and compiles `source` against the variables of `schema`.
+//! Errors (invalid argument, reason "expression_error") read "column 14: unknown function
+//! 'lowr' (did you mean 'lower'?)".
+common::Result<Program> Compile(std::string_view source, const Schema& schema,
+                                const CompileOptions& options = {});
+
+//! The built-in function names, for docs and editor completion.
+std::vector<std::string> FunctionNames();
+
+}  // namespace streamrec::expr

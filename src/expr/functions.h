@@ -1,0 +1,59 @@
+// Built-in functions (private to src/expr): their signatures for the type checker and their
+// implementations. Lambda functions (filter, map, any, all) are compiled specially.
+#pragma once
+
+#include <re2/re2.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "expr/node.h"
+
+namespace streamrec::expr {
+
+using KindMask = uint32_t;
+constexpr KindMask Bit(Kind k) { return 1u << static_cast<int>(k); }
+constexpr KindMask kMaskNull = Bit(Kind::kNull);
+constexpr KindMask kMaskBool = Bit(Kind::kBool);
+constexpr KindMask kMaskString = Bit(Kind::kString);
+constexpr KindMask kMaskInt = Bit(Kind::kInt);
+constexpr KindMask kMaskNumber = Bit(Kind::kInt) | Bit(Kind::kDouble);
+constexpr KindMask kMaskList = Bit(Kind::kList);
+constexpr KindMask kMaskMap = Bit(Kind::kMap);
+constexpr KindMask kMaskTime = Bit(Kind::kTime);
+constexpr KindMask kMaskAny = 0xFF;
+
+//! The mask bit of a static type; 0 for any (which passes every check).
+KindMask TypeBit(const Type& type);
+//! "string", "int or double", ...
+std::string MaskName(KindMask mask);
+
+struct CallSite {
+  int pos;
+  const RE2* regex;  //!< the precompiled pattern argument, when it was a literal
+};
+
+struct Builtin {
+  const char* name;
+  const char* signature;  //!< for error messages and docs
+  int min_args;
+  int max_args;
+  KindMask params[3];
+  //! A null first argument makes the result null (e.g. lower(null) is null) instead of an
+  //! error: this is what lets `url_path(#input.url).starts_with('/p/')` be false, not fail,
+  //! on events without a url.
+  bool null_propagates;
+  bool pure;  //!< false for now_ms(): never folded
+  Type (*result)(const std::vector<Type>& args);
+  //! args[i] has passed the params[i] mask check.
+  Value (*eval)(EvalContext& ctx, const CallSite& site, const Value* const* args, int n);
+};
+
+const Builtin* FindBuiltin(std::string_view name);
+const std::vector<Builtin>& Builtins();
+//! filter, map, any, all: take a list and a lambda `x -> ...`.
+bool IsLambdaFunction(std::string_view name);
+
+}  // namespace streamrec::expr

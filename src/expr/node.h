@@ -1,0 +1,48 @@
+// Compiled evaluation tree (private to src/expr). Each node evaluates into a caller-provided
+// scratch Value or returns a reference to a value that already exists (a variable, a map
+// field, a constant), so reading `#input.e` costs no reference-count traffic.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "expr/value.h"
+
+namespace streamrec::expr {
+
+//! Per-evaluation state. Runtime errors are recorded here (first one wins) and evaluation
+//! carries on with null, which keeps the hot path free of error checks; Program::Eval
+//! reports the error and discards the result.
+struct EvalContext {
+  const Value* vars = nullptr;
+  Value* locals = nullptr;
+  std::optional<int64_t> now_ms;
+  std::string_view source;
+  bool failed = false;
+  std::string error;
+
+  void Fail(int pos, const std::string& message);
+};
+
+class Node {
+ public:
+  Node(Type type, int pos) : type_(std::move(type)), pos_(pos) {}
+  virtual ~Node() = default;
+  //! The result, either `scratch` (filled in) or a value that outlives the evaluation.
+  virtual const Value& Eval(EvalContext& ctx, Value& scratch) const = 0;
+  //! Non-null for constant nodes.
+  virtual const Value* constant() const { return nullptr; }
+  const Type& type() const { return type_; }
+  int pos() const { return pos_; }
+
+ private:
+  Type type_;
+  int pos_;
+};
+
+using NodePtr = std::unique_ptr<Node>;
+
+}  // namespace streamrec::expr

@@ -1,0 +1,521 @@
+#include "models/torch/sasrec.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <random>
+
+namespace streamrec::models {
+namespace {
+
+using common::Result;
+using common::Status;
+
+constexpr int64_t kFormatVersion = kSasrecFormatVersion;
+constexpr size_t kEvalBatch = 512;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Pre-LN transformer block: x + Attn(LN(x)), then x + FFN(LN(x)).
+class BlockImpl : public torch::nn::Module {
+ public:
+  BlockImpl(int64_t hidden, int64_t heads, double dropout)
+      : heads_(heads),
+        dropout_(dropout),
+        ln1_(register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden})))),
+        qkv_(register_module("qkv", torch::nn::Linear(hidden, 3 * hidden))),
+        out_(register_module("out", torch::nn::Linear(hidden, hidden))),
+        ln2_(register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden})))),
+        fc1_(register_module("fc1", torch::nn::Linear(hidden, hidden))),
+        fc2_(register_module("fc2", torch::nn::Linear(hidden, hidden))) {}
+
+  // x [B, L, H]; blocked [B, 1, L, L], true where query i may not attend to key j.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& blocked) {
+    const int64_t b = x.size(0), l = x.size(1), h = x.size(2), d = h / heads_;
+    const bool train = is_training();
+    auto qkv = qkv_->forward(ln1_->forward(x)).view({b, l, 3, heads_, d}).permute({2, 0, 3, 1, 4});
+    auto scores = torch::matmul(qkv[0], qkv[1].transpose(-2, -1)) / std::sqrt(double(d));
+    scores = scores.masked_fill(blocked, kNegInf);
+    auto attn = torch::dropout(torch::softmax(scores, -1), dropout_, train);
+    auto a = torch::matmul(attn, qkv[2]).transpose(1, 2).reshape({b, l, h});
+    auto y = x + torch::dropout(out_->forward(a), dropout_, train);
+    auto f = torch::dropout(torch::gelu(fc1_->forward(ln2_->forward(y))), dropout_, train);
+    return y + torch::dropout(fc2_->forward(f), dropout_, train);
+  }
+
+ private:
+  int64_t heads_;
+  double dropout_;
+  torch::nn::LayerNorm ln1_;
+  torch::nn::Linear qkv_, out_;
+  torch::nn::LayerNorm ln2_;
+  torch::nn::Linear fc1_, fc2_;
+};
+TORCH_MODULE(Block);
+
+class NetImpl : public torch::nn::Module {
+ public:
+  NetImpl(int64_t n_items, const SasrecOptions& o)
+      : max_len_(o.max_len),
+        hidden_(o.hidden),
+        dropout_(o.dropout),
+        item_emb_(register_module(
+            "item_emb",
+            torch::nn::Embedding(torch::nn::EmbeddingOptions(n_items + 1, o.hidden).padding_idx(0)))),
+        pos_emb_(register_module("pos_emb", torch::nn::Embedding(o.max_len, o.hidden))),
+        final_ln_(register_module("final_ln",
+                                  torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.hidden})))) {
+    for (int64_t i = 0; i < o.layers; ++i) {
+      blocks_.push_back(
+          register_module("block" + std::to_string(i), Block(o.hidden, o.heads, o.dropout)));
+    }
+    torch::NoGradGuard no_grad;
+    item_emb_->weight.normal_(0, 0.02);
+    item_emb_->weight[0].zero_();
+    pos_emb_->weight.normal_(0, 0.02);
+  }
+
+  // seq [B, L] item ids, left-padded with 0, L <= max_len -> [B, L, H]. The last column is
+  // always the most recent position (max_len - 1), whatever L is.
+  torch::Tensor Encode(const torch::Tensor& seq) {
+    const int64_t b = seq.size(0), l = seq.size(1);
+    const bool train = is_training();
+    auto positions = torch::arange(max_len_ - l, max_len_, torch::kLong);
+    auto x = item_emb_->forward(seq) * std::sqrt(double(hidden_)) +
+             pos_emb_->forward(positions).unsqueeze(0);
+    auto keep = (seq != 0).unsqueeze(-1).to(x.scalar_type());
+    x = torch::dropout(x, dropout_, train) * keep;
+    // Future and padding keys are blocked; the diagonal never is, so padding rows stay finite.
+    auto future = torch::ones({l, l}, torch::kBool).triu(1).view({1, 1, l, l});
+    auto pad_key = (seq == 0).view({b, 1, 1, l});
+    auto diag = torch::eye(l, torch::kBool).view({1, 1, l, l});
+    auto blocked = torch::logical_and(torch::logical_or(future, pad_key), diag.logical_not());
+    for (auto& block : blocks_) x = block->forward(x, blocked) * keep;
+    return final_ln_->forward(x);
+  }
+
+  // [n_items + 1, H]; row 0 is padding.
+  const torch::Tensor& ItemWeights() const { return item_emb_->weight; }
+
+ private:
+  int64_t max_len_, hidden_;
+  double dropout_;
+  torch::nn::Embedding item_emb_, pos_emb_;
+  torch::nn::LayerNorm final_ln_;
+  std::vector<Block> blocks_;
+};
+TORCH_MODULE(Net);
+
+Status ValidateOptions(const SasrecOptions& o, int32_t n_items) {
+  if (n_items <= 0) return Status::Invalid("bad_option", "n_items must be > 0", "n_items");
+  if (o.max_len < 1 || o.max_len > 4096) {
+    return Status::Invalid("bad_option", "max_len must be in 1..4096", "max_len");
+  }
+  if (o.hidden < 1 || o.heads < 1 || o.hidden % o.heads != 0) {
+    return Status::Invalid("bad_option", "hidden must be a positive multiple of heads", "hidden");
+  }
+  if (o.layers < 0) return Status::Invalid("bad_option", "layers must be >= 0", "layers");
+  if (!(o.dropout >= 0 && o.dropout < 1)) {
+    return Status::Invalid("bad_option", "dropout must be in [0, 1)", "dropout");
+  }
+  if (!(o.lr > 0)) return Status::Invalid("bad_option", "lr must be > 0", "lr");
+  if (!(o.weight_decay >= 0)) {
+    return Status::Invalid("bad_option", "weight_decay must be >= 0", "weight_decay");
+  }
+  if (o.batch < 1) return Status::Invalid("bad_option", "batch must be >= 1", "batch");
+  if (o.epochs < 1) return Status::Invalid("bad_option", "epochs must be >= 1", "epochs");
+  if (o.threads < 1) return Status::Invalid("bad_option", "threads must be >= 1", "threads");
+  if (!(o.max_seconds >= 0)) {
+    return Status::Invalid("bad_option", "max_seconds must be >= 0", "max_seconds");
+  }
+  return Status::Ok();
+}
+
+// Left-padded [B, L] model input from the last max_len valid ids of each history.
+torch::Tensor BuildInputs(std::span<const std::vector<int32_t>> histories, int64_t max_len,
+                          int32_t n_items) {
+  std::vector<std::vector<int64_t>> rows(histories.size());
+  int64_t width = 1;
+  for (size_t i = 0; i < histories.size(); ++i) {
+    const auto& h = histories[i];
+    auto& row = rows[i];
+    for (auto it = h.rbegin(); it != h.rend() && int64_t(row.size()) < max_len; ++it) {
+      if (*it > 0 && *it <= n_items) row.push_back(*it);
+    }
+    width = std::max<int64_t>(width, row.size());
+  }
+  auto seq = torch::zeros({int64_t(histories.size()), width}, torch::kLong);
+  auto* data = seq.data_ptr<int64_t>();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    int64_t* end = data + (i + 1) * width;
+    for (size_t j = 0; j < rows[i].size(); ++j) end[-1 - int64_t(j)] = rows[i][j];
+  }
+  return seq;
+}
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Restores the global intra-op thread count on scope exit.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads) : saved_(torch::get_num_threads()) {
+    torch::set_num_threads(threads);
+  }
+  ~ThreadScope() { torch::set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
+}  // namespace
+
+void SetTorchThreads(int threads) { torch::set_num_threads(std::max(1, threads)); }
+
+struct SasrecModel::Impl {
+  SasrecOptions options;
+  int32_t n_items = 0;
+  SasrecTrainInfo info;
+  mutable Net net{nullptr};
+
+  LooMetrics EvaluateUnchecked(std::span<const std::vector<int32_t>> histories,
+                               std::span<const int32_t> targets, bool mask_history) const {
+    torch::NoGradGuard no_grad;
+    LooMetrics metrics;
+    const auto& weights = net->ItemWeights();
+    for (size_t start = 0; start < histories.size(); start += kEvalBatch) {
+      const size_t end = std::min(histories.size(), start + kEvalBatch);
+      auto batch = histories.subspan(start, end - start);
+      auto seq = BuildInputs(batch, options.max_len, n_items);
+      auto hidden = net->Encode(seq).select(1, -1);
+      auto scores = hidden.matmul(weights.t());  // [B, n_items + 1]
+      scores.select(1, 0).fill_(kNegInf);
+      auto target = torch::empty({int64_t(batch.size()), 1}, torch::kLong);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        target.data_ptr<int64_t>()[i] = std::clamp<int64_t>(targets[start + i], 0, n_items);
+      }
+      auto target_score = scores.gather(1, target).clone();
+      if (mask_history) {
+        size_t width = 1;
+        for (const auto& h : batch) width = std::max(width, h.size());
+        auto index = torch::zeros({int64_t(batch.size()), int64_t(width)}, torch::kLong);
+        auto* data = index.data_ptr<int64_t>();
+        for (size_t i = 0; i < batch.size(); ++i) {
+          for (size_t j = 0; j < batch[i].size(); ++j) {
+            const int32_t item = batch[i][j];
+            data[i * width + j] = (item > 0 && item <= n_items) ? item : 0;
+          }
+        }
+        scores.scatter_(1, index, kNegInf);
+      }
+      auto rank = (scores > target_score).sum(1).contiguous();
+      const auto* r = rank.data_ptr<int64_t>();
+      const auto* last = seq.select(1, -1).contiguous().data_ptr<int64_t>();
+      for (size_t i = 0; i < batch.size(); ++i) {
+        // A user without a usable history or target cannot be ranked: counted as a miss.
+        const bool usable =
+            last[i] != 0 && targets[start + i] > 0 && targets[start + i] <= n_items;
+        metrics.Add(usable ? r[i] : std::numeric_limits<int32_t>::max());
+      }
+    }
+    metrics.Finish();
+    return metrics;
+  }
+};
+
+SasrecModel::SasrecModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SasrecModel::SasrecModel(SasrecModel&&) noexcept = default;
+SasrecModel& SasrecModel::operator=(SasrecModel&&) noexcept = default;
+SasrecModel::~SasrecModel() = default;
+
+int32_t SasrecModel::n_items() const { return impl_->n_items; }
+const SasrecOptions& SasrecModel::options() const { return impl_->options; }
+const SasrecTrainInfo& SasrecModel::train_info() const { return impl_->info; }
+
+Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& train_seqs,
+                                       int32_t n_items, const SasrecOptions& options,
+                                       const SasrecProgress& progress) {
+  if (Status s = ValidateOptions(options, n_items); !s.ok()) return s;
+  for (const auto& seq : train_seqs) {
+    for (int32_t item : seq) {
+      if (item < 1 || item > n_items) {
+        return Status::Invalid("bad_item", "item id " + std::to_string(item) +
+                                               " outside 1.." + std::to_string(n_items),
+                               "train_seqs");
+      }
+    }
+  }
+  const bool validate = options.patience > 0;
+  // Training examples (the last max_len + 1 items of each sequence) and validation cases.
+  std::vector<std::vector<int32_t>> examples;
+  std::vector<std::vector<int32_t>> val_histories;
+  std::vector<int32_t> val_targets;
+  for (const auto& seq : train_seqs) {
+    size_t n = seq.size();
+    if (validate && n >= 3) {
+      val_histories.emplace_back(seq.begin(), seq.end() - 1);
+      val_targets.push_back(seq.back());
+      --n;
+    }
+    if (n < 2) continue;
+    const size_t first = n > size_t(options.max_len) + 1 ? n - options.max_len - 1 : 0;
+    examples.emplace_back(seq.begin() + first, seq.begin() + n);
+  }
+  if (examples.empty()) {
+    return Status::Invalid("no_data", "no training sequence with at least 2 items",
+                           "train_seqs");
+  }
+  try {
+    ThreadScope threads(options.threads);
+    torch::manual_seed(options.seed);
+    std::mt19937_64 rng(options.seed);
+    auto impl = std::make_unique<Impl>();
+    impl->options = options;
+    impl->n_items = n_items;
+    impl->net = Net(n_items, options);
+    Net& net = impl->net;
+    torch::optim::AdamW optimizer(
+        net->parameters(), torch::optim::AdamWOptions(options.lr).weight_decay(options.weight_decay));
+
+    std::map<std::string, torch::Tensor> best_state;
+    double best_ndcg = -1;
+    int64_t since_best = 0;
+    const int64_t t0 = SteadyMs();
+    std::vector<size_t> order(examples.size());
+    std::iota(order.begin(), order.end(), 0);
+    for (int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
+      const int64_t e0 = SteadyMs();
+      net->train();
+      std::shuffle(order.begin(), order.end(), rng);
+      double loss_sum = 0;
+      int64_t loss_count = 0;
+      for (size_t start = 0; start < order.size(); start += options.batch) {
+        const size_t end = std::min(order.size(), start + size_t(options.batch));
+        int64_t width = 1;
+        for (size_t i = start; i < end; ++i) {
+          width = std::max<int64_t>(width, examples[order[i]].size() - 1);
+        }
+        const int64_t b = end - start;
+        auto inputs = torch::zeros({b, width}, torch::kLong);
+        auto targets = torch::zeros({b, width}, torch::kLong);
+        auto* in = inputs.data_ptr<int64_t>();
+        auto* out = targets.data_ptr<int64_t>();
+        for (int64_t i = 0; i < b; ++i) {
+          const auto& ex = examples[order[start + i]];
+          const int64_t n = ex.size() - 1;  // positions with a next item
+          for (int64_t j = 0; j < n; ++j) {
+            in[i * width + width - n + j] = ex[j];
+            out[i * width + width - n + j] = ex[j + 1];
+          }
+        }
+        auto hidden = net->Encode(inputs).reshape({b * width, options.hidden});
+        auto flat_targets = targets.reshape({-1});
+        auto index = flat_targets.nonzero().squeeze(1);
+        auto logits =
+            hidden.index_select(0, index).matmul(net->ItemWeights().slice(0, 1).t());
+        auto loss = torch::nn::functional::cross_entropy(
+            logits, flat_targets.index_select(0, index) - 1);
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
+        loss_sum += loss.item<double>() * index.size(0);
+        loss_count += index.size(0);
+      }
+      SasrecEpoch record;
+      record.epoch = epoch;
+      record.loss = loss_count ? loss_sum / loss_count : 0;
+      net->eval();
+      if (validate && !val_targets.empty()) {
+        record.val = impl->EvaluateUnchecked(val_histories, val_targets, true);
+      }
+      record.seconds = (SteadyMs() - e0) / 1000.0;
+      impl->info.curve.push_back(record);
+      impl->info.epochs_run = epoch;
+      if (progress) progress(record);
+      const bool out_of_time =
+          options.max_seconds > 0 && (SteadyMs() - t0) / 1000.0 >= options.max_seconds;
+      if (!validate || val_targets.empty()) {
+        impl->info.best_epoch = epoch;
+        if (out_of_time) break;
+        continue;
+      }
+      if (record.val.ndcg10 > best_ndcg) {
+        best_ndcg = record.val.ndcg10;
+        impl->info.best_epoch = epoch;
+        impl->info.best_val = record.val;
+        since_best = 0;
+        torch::NoGradGuard no_grad;
+        for (const auto& p : net->named_parameters()) best_state[p.key()] = p.value().clone();
+      } else if (++since_best >= options.patience) {
+        break;
+      }
+      if (out_of_time) break;
+    }
+    if (!best_state.empty()) {
+      torch::NoGradGuard no_grad;
+      for (auto& p : net->named_parameters()) p.value().copy_(best_state.at(p.key()));
+    }
+    net->eval();
+    impl->info.seconds = (SteadyMs() - t0) / 1000.0;
+    return SasrecModel(std::move(impl));
+  } catch (const c10::Error& e) {
+    return Status::Internal(std::string("sasrec training failed: ") + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("sasrec training failed: ") + e.what());
+  }
+}
+
+Status SasrecModel::Save(const std::string& path) const {
+  const auto parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+    return Status::Make(common::Code::kNotFound, "not_found",
+                        "model directory does not exist: " + parent.string(), "path");
+  }
+  try {
+    const auto& o = impl_->options;
+    const auto& info = impl_->info;
+    torch::serialize::OutputArchive archive;
+    archive.write("sasrec_meta",
+                  torch::tensor({kFormatVersion, int64_t(impl_->n_items), o.max_len, o.hidden,
+                                 o.layers, o.heads, o.batch, o.epochs, o.patience,
+                                 int64_t(o.seed), int64_t(o.threads), info.epochs_run,
+                                 info.best_epoch, int64_t(info.best_val.users)},
+                                torch::kLong));
+    archive.write("sasrec_real",
+                  torch::tensor({o.dropout, o.lr, o.weight_decay, info.seconds,
+                                 info.best_val.hr5, info.best_val.hr10, info.best_val.hr20,
+                                 info.best_val.ndcg5, info.best_val.ndcg10,
+                                 info.best_val.ndcg20},
+                                torch::kDouble));
+    impl_->net->save(archive);
+    archive.save_to(path);
+    return Status::Ok();
+  } catch (const c10::Error& e) {
+    return Status::Internal("cannot save model to " + path + ": " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Status::Internal("cannot save model to " + path + ": " + e.what());
+  }
+}
+
+Result<SasrecModel> SasrecModel::Load(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return Status::Make(common::Code::kNotFound, "not_found", "no such model file: " + path,
+                        "path");
+  }
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    torch::Tensor meta, real;
+    if (!archive.try_read("sasrec_meta", meta) || !archive.try_read("sasrec_real", real) ||
+        meta.numel() < 14 || real.numel() < 10) {
+      return Status::Invalid("bad_model", path + " is not a streamrec SASRec model", "path");
+    }
+    const auto* m = meta.data_ptr<int64_t>();
+    const auto* r = real.data_ptr<double>();
+    if (m[0] != kFormatVersion) {
+      return Status::Invalid("bad_model", path + ": unsupported model format version " +
+                                              std::to_string(m[0]), "path");
+    }
+    auto impl = std::make_unique<Impl>();
+    impl->n_items = static_cast<int32_t>(m[1]);
+    SasrecOptions& o = impl->options;
+    o.max_len = m[2], o.hidden = m[3], o.layers = m[4], o.heads = m[5], o.batch = m[6];
+    o.epochs = m[7], o.patience = m[8], o.seed = uint64_t(m[9]), o.threads = int(m[10]);
+    o.dropout = r[0], o.lr = r[1], o.weight_decay = r[2];
+    if (Status s = ValidateOptions(o, impl->n_items); !s.ok()) {
+      return Status::Invalid("bad_model", path + ": " + s.message, "path");
+    }
+    auto& info = impl->info;
+    info.epochs_run = m[11], info.best_epoch = m[12], info.best_val.users = uint64_t(m[13]);
+    info.seconds = r[3];
+    info.best_val.hr5 = r[4], info.best_val.hr10 = r[5], info.best_val.hr20 = r[6];
+    info.best_val.ndcg5 = r[7], info.best_val.ndcg10 = r[8], info.best_val.ndcg20 = r[9];
+    impl->net = Net(impl->n_items, o);
+    impl->net->load(archive);
+    impl->net->eval();
+    return SasrecModel(std::move(impl));
+  } catch (const c10::Error& e) {
+    return Status::Invalid("bad_model",
+                           "cannot load model " + path + ": " + e.what_without_backtrace(), "path");
+  } catch (const std::exception& e) {
+    return Status::Invalid("bad_model", "cannot load model " + path + ": " + e.what(), "path");
+  }
+}
+
+std::vector<std::pair<int32_t, float>> SasrecModel::TopK(std::span<const int32_t> history,
+                                                         size_t k, bool mask_history) const {
+  std::vector<std::pair<int32_t, float>> out;
+  if (k == 0) return out;
+  try {
+    c10::InferenceMode guard;
+    std::vector<std::vector<int32_t>> one = {{history.begin(), history.end()}};
+    auto seq = BuildInputs(one, impl_->options.max_len, impl_->n_items);
+    if (seq[0][seq.size(1) - 1].item<int64_t>() == 0) return out;  // no usable item
+    auto hidden = impl_->net->Encode(seq)[0][-1];                  // [H]
+    auto scores = impl_->net->ItemWeights().matmul(hidden);        // [n_items + 1]
+    auto* s = scores.data_ptr<float>();
+    s[0] = kNegInf;
+    if (mask_history) {
+      for (int32_t item : history) {
+        if (item > 0 && item <= impl_->n_items) s[item] = kNegInf;
+      }
+    }
+    auto [values, indices] = scores.topk(std::min<int64_t>(k, impl_->n_items));
+    const auto* v = values.data_ptr<float>();
+    const auto* ix = indices.data_ptr<int64_t>();
+    for (int64_t i = 0; i < values.size(0); ++i) {
+      if (v[i] == kNegInf) break;
+      out.emplace_back(static_cast<int32_t>(ix[i]), v[i]);
+    }
+  } catch (const c10::Error&) {
+    out.clear();  // NOTE: only reachable on allocation failure; callers fall back.
+  }
+  return out;
+}
+
+Status SasrecModel::ScoreBatch(std::span<const std::vector<int32_t>> histories,
+                               std::vector<float>* scores) const {
+  try {
+    c10::InferenceMode guard;
+    const size_t width = size_t(impl_->n_items) + 1;
+    scores->assign(histories.size() * width, 0.0f);
+    for (size_t start = 0; start < histories.size(); start += kEvalBatch) {
+      const size_t end = std::min(histories.size(), start + kEvalBatch);
+      auto seq = BuildInputs(histories.subspan(start, end - start), impl_->options.max_len,
+                             impl_->n_items);
+      auto hidden = impl_->net->Encode(seq).select(1, -1);
+      auto block = hidden.matmul(impl_->net->ItemWeights().t()).contiguous();
+      block.select(1, 0).fill_(kNegInf);
+      std::copy_n(block.data_ptr<float>(), block.numel(), scores->data() + start * width);
+    }
+    return Status::Ok();
+  } catch (const c10::Error& e) {
+    return Status::Internal(std::string("sasrec scoring failed: ") + e.what_without_backtrace());
+  }
+}
+
+Result<LooMetrics> SasrecModel::Evaluate(std::span<const std::vector<int32_t>> histories,
+                                         std::span<const int32_t> targets,
+                                         bool mask_history) const {
+  if (histories.size() != targets.size()) {
+    return Status::Invalid("bad_argument", "histories and targets differ in size", "targets");
+  }
+  try {
+    return impl_->EvaluateUnchecked(histories, targets, mask_history);
+  } catch (const c10::Error& e) {
+    return Status::Internal(std::string("sasrec evaluation failed: ") +
+                            e.what_without_backtrace());
+  }
+}
+
+}  // namespace streamrec::models

@@ -1,0 +1,48 @@
+// User item sequences for sequential recommenders: reading the `user item item ...` files
+// (S3-Rec/SASRec formats), leave-one-out ranking metrics and a popularity baseline.
+// No LibTorch here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace streamrec::models {
+
+//! Item ids are 1..n_items; 0 is padding. Sequences are oldest first.
+struct UserSequences {
+  std::vector<std::vector<int32_t>> sequences;  //!< one per user, in file order
+  int32_t n_items = 0;                          //!< largest item id seen
+};
+
+//! Reads a plain or gzip file whose lines are `<user> <item> [<item> ...]`. Consecutive
+//! lines of the same user are joined, so both the one-line-per-user S3-Rec format and the
+//! one-line-per-interaction SASRec format work. max_users 0: all.
+common::Result<UserSequences> ReadUserSequences(const std::string& path, size_t max_users = 0);
+
+//! Full-ranking leave-one-out metrics (one target per user), averaged over users.
+struct LooMetrics {
+  uint64_t users = 0;
+  double hr5 = 0, hr10 = 0, hr20 = 0;
+  double ndcg5 = 0, ndcg10 = 0, ndcg20 = 0;
+
+  //! Adds one user whose target had `rank` (0 = best) among the ranked items.
+  void Add(int64_t rank);
+  //! Turns the sums into means; call once after the last Add.
+  void Finish();
+  //! `{"users":N,"hr@5":...,"ndcg@20":...}`.
+  std::string ToJson() const;
+};
+
+//! Ranks every user's target by global popularity in `train` (counts over all its items),
+//! with the user's `histories` items masked when mask_history (the target never is).
+LooMetrics EvaluatePopularity(std::span<const std::vector<int32_t>> train,
+                              std::span<const std::vector<int32_t>> histories,
+                              std::span<const int32_t> targets, int32_t n_items,
+                              bool mask_history = true);
+
+}  // namespace streamrec::models

@@ -1,0 +1,173 @@
+#include "expr_test_util.h"
+
+namespace streamrec::expr::testing {
+namespace {
+
+using FunctionsTest = ExprTest;
+
+TEST_F(FunctionsTest, Strings) {
+  EXPECT_EQ(RunBoth("starts_with('abc', 'ab')"), "true");
+  EXPECT_EQ(RunBoth("ends_with('abc', 'bc')"), "true");
+  EXPECT_EQ(RunBoth("ends_with('abc', 'x')"), "false");
+  EXPECT_EQ(RunBoth("contains('abc', 'b')"), "true");
+  EXPECT_EQ(RunBoth("substring('hello', 1, 3)"), "\"el\"");
+  EXPECT_EQ(RunBoth("substring('hello', 2)"), "\"llo\"");
+  EXPECT_EQ(RunBoth("substring('hello', -5, 99)"), "\"hello\"") << "clamped";
+  EXPECT_EQ(RunBoth("lower('AbC')"), "\"abc\"");
+  EXPECT_EQ(RunBoth("upper('AbC')"), "\"ABC\"");
+  EXPECT_EQ(RunBoth("trim('  a b \\n')"), "\"a b\"");
+  EXPECT_EQ(RunBoth("split('a,b,,c', ',')"), R"(["a","b","","c"])");
+  EXPECT_EQ(RunBoth("replace('a-b-c', '-', '+')"), "\"a+b+c\"");
+  EXPECT_EQ(RunBoth("length('hello')"), "5");
+  EXPECT_EQ(RunBoth("join(['a', 1, true], '/')"), "\"a/1/true\"");
+  EXPECT_EQ(RunBoth("'a' + 'b' + 1"), "\"ab1\"");
+  EXPECT_EQ(Run("#s.lower()"), "\"hello\"");
+}
+
+TEST_F(FunctionsTest, Regex) {
+  EXPECT_EQ(RunBoth("regex_match('SKU-123', '^SKU-[0-9]+$')"), "true");
+  EXPECT_EQ(RunBoth("regex_match('x SKU-1', 'SKU')"), "true") << "unanchored search";
+  EXPECT_EQ(RunBoth("regex_extract('/products/red-shoe/x', '^/products/([^/]+)')"), "\"red-shoe\"");
+  EXPECT_EQ(RunBoth("regex_extract('a1b22', '([a-z])([0-9]+)', 2)"), "\"1\"");
+  EXPECT_EQ(RunBoth("regex_extract('abc', '[0-9]+')"), "null");
+  EXPECT_EQ(RunBoth("regex_extract('ab12', '[0-9]+')"), "\"12\"") << "no group: whole match";
+  EXPECT_EQ(Run("regex_match(#s, '(')"), "ERROR: column 17: invalid regex: missing ): (")
+      << "a literal pattern is compiled at load";
+  EXPECT_EQ(Run("regex_match(#s, #s + '(')"), "ERROR: column 1: invalid regex: missing ): Hello(")
+      << "a computed pattern fails at run time";
+  EXPECT_EQ(Run("regex_match(#s, 'l+' + '')"), "true");
+}
+
+TEST_F(FunctionsTest, Urls) {
+  EXPECT_EQ(Run("url_path(#input.url)"), "\"/products/red-shoe\"");
+  EXPECT_EQ(RunBoth("url_path('/a/b?x=1')"), "\"/a/b\"");
+  EXPECT_EQ(RunBoth("url_path('https://h.example')"), "\"/\"");
+  EXPECT_EQ(RunBoth("url_path('//cdn.example/x.png')"), "\"/x.png\"");
+  EXPECT_EQ(RunBoth("url_path('http://h.example?x=/a')"), "\"/\"");
+  EXPECT_EQ(Run("url_param(#input.url, 'utm_source')"), "\"mail\"");
+  EXPECT_EQ(Run("url_param(#input.url, 'q')"), "\"a b\"");
+  EXPECT_EQ(Run("url_param(#input.url, 'top')"), "null") << "the fragment is no query";
+  EXPECT_EQ(RunBoth("url_param('/x?flag&y=2', 'flag')"), "\"\"");
+  EXPECT_EQ(Run("url_segment(#input.url, 1)"), "\"red-shoe\"");
+  EXPECT_EQ(Run("url_segment(#input.url, -1)"), "\"red-shoe\"");
+  EXPECT_EQ(Run("url_segment(#input.url, 2)"), "null");
+  EXPECT_EQ(Run("url_match(#input.url, '/products/{slug}')"), R"({"slug":"red-shoe"})");
+  EXPECT_EQ(Run("url_match(#input.url, '/products/{slug}')?.slug"), "\"red-shoe\"");
+  EXPECT_EQ(RunBoth("url_match('/collections/sale/products/hat', '/products/{slug}')"), "null");
+  EXPECT_EQ(
+      RunBoth("url_match('/collections/sale/products/hat', '/collections/*/products/{slug}')"),
+      R"({"slug":"hat"})");
+  EXPECT_EQ(RunBoth("url_match('/products/hat/reviews', '/products/{slug}/**')"),
+            R"({"slug":"hat"})");
+}
+
+TEST_F(FunctionsTest, NumbersAndTime) {
+  EXPECT_EQ(RunBoth("to_int('42')"), "42");
+  EXPECT_EQ(RunBoth("to_int(' 4.9 ')"), "4");
+  EXPECT_EQ(RunBoth("to_int('x')"), "null");
+  EXPECT_EQ(RunBoth("to_int(3.7)"), "3");
+  EXPECT_EQ(RunBoth("to_int(true)"), "1");
+  EXPECT_EQ(RunBoth("to_double('2.5')"), "2.5");
+  EXPECT_EQ(RunBoth("to_double(2)"), "2.0");
+  EXPECT_EQ(RunBoth("to_string(12)"), "\"12\"");
+  EXPECT_EQ(RunBoth("to_string(1.5)"), "\"1.5\"");
+  EXPECT_EQ(RunBoth("to_string([1, 'a'])"), R"("[1,\"a\"]")");
+  EXPECT_EQ(RunBoth("abs(-3)"), "3");
+  EXPECT_EQ(RunBoth("round(2.5)"), "3");
+  EXPECT_EQ(RunBoth("floor(-2.5)"), "-3");
+  EXPECT_EQ(RunBoth("ceil(2.1)"), "3");
+  EXPECT_EQ(RunBoth("7 / 2"), "3");
+  EXPECT_EQ(RunBoth("7 / 2.0"), "3.5");
+  EXPECT_EQ(RunBoth("-7 % 3"), "-1");
+  EXPECT_EQ(RunBoth("parse_time('2024-03-01T12:00:00Z')"), "1709294400000");
+  EXPECT_EQ(RunBoth("parse_time('2024-03-01T13:30:00.250+01:30')"), "1709294400250");
+  EXPECT_EQ(RunBoth("parse_time('2024-03-01')"), "1709251200000");
+  EXPECT_EQ(RunBoth("parse_time('1969-12-31T23:59:59.999Z')"), "-1");
+  EXPECT_EQ(RunBoth("parse_time('2024-02-30')"), "null");
+  EXPECT_EQ(RunBoth("parse_time('yesterday')"), "null");
+  EXPECT_EQ(Run("format_time(#t)"), "\"2024-03-01T12:00:00.000Z\"");
+  EXPECT_EQ(Run("format_time(#t, '%Y/%m/%d %H:%M:%S.%L')"), "\"2024/03/01 12:00:00.000\"");
+  EXPECT_EQ(RunBoth("format_time(-1)"), "\"1969-12-31T23:59:59.999Z\"");
+  EXPECT_EQ(Run("to_string(#t)"), "\"2024-03-01T12:00:00.000Z\"");
+  EXPECT_EQ(Run("#t + 1000 - #t"), "1000");
+  EXPECT_EQ(Run("#t - 60000 < #t"), "true");
+  EXPECT_EQ(Run("to_int(#t)"), "1709294400000");
+}
+
+TEST_F(FunctionsTest, NowComesFromTheEnvWhenSet) {
+  env_.set_now_ms(1000);
+  EXPECT_EQ(Run("now_ms()"), "1000");
+  EXPECT_EQ(Run("now_ms() - parse_time(0)"), "1000");
+  env_.set_now_ms(std::nullopt);
+  auto p = Compile("now_ms()", schema_);
+  ASSERT_TRUE(p.ok());
+  EXPECT_FALSE(p->is_constant()) << "now_ms() is never folded";
+  EXPECT_GT((*p->Eval(env_)).as_time().ms, 1700000000000);
+}
+
+TEST_F(FunctionsTest, Lists) {
+  EXPECT_EQ(RunBoth("size([1, 2, 3])"), "3");
+  EXPECT_EQ(RunBoth("size({a: 1})"), "1");
+  EXPECT_EQ(RunBoth("take([1, 2, 3], 2)"), "[1,2]");
+  EXPECT_EQ(RunBoth("take([1, 2, 3], 9)"), "[1,2,3]");
+  EXPECT_EQ(RunBoth("take([1, 2, 3], -1)"), "[]");
+  EXPECT_EQ(RunBoth("last([1, 2, 3], 2)"), "[2,3]");
+  EXPECT_EQ(RunBoth("contains([1, 2, 3], 2)"), "true");
+  EXPECT_EQ(RunBoth("contains([1, 2, 3], 2.0)"), "true");
+  EXPECT_EQ(RunBoth("contains(['a'], 'b')"), "false");
+  EXPECT_EQ(RunBoth("distinct([1, 2, 1, 3, 2])"), "[1,2,3]");
+  EXPECT_EQ(RunBoth("sum([1, 2, 3])"), "6");
+  EXPECT_EQ(RunBoth("sum([1, 2.5])"), "3.5");
+  EXPECT_EQ(RunBoth("sum([])"), "0");
+  EXPECT_EQ(RunBoth("min([3, 1, 2])"), "1");
+  EXPECT_EQ(RunBoth("max(['b', 'c', 'a'])"), "\"c\"");
+  EXPECT_EQ(RunBoth("max([])"), "null");
+  EXPECT_EQ(RunBoth("[1] + [2]"), "[1,2]");
+  EXPECT_EQ(Run("distinct(#tags)"), R"(["a","b"])");
+  EXPECT_EQ(Run("#tags.contains('b')"), "true");
+}
+
+TEST_F(FunctionsTest, DistinctLargeList) {
+  std::string src = "size(distinct([";
+  for (int i = 0; i < 100; ++i) src += std::to_string(i % 10) + ",";
+  src += "0]))";
+  EXPECT_EQ(RunBoth(src), "10");
+}
+
+TEST_F(FunctionsTest, Maps) {
+  EXPECT_EQ(Run("keys(#input.props)"), R"(["color","sizes"])");
+  EXPECT_EQ(Run("get(#input, 'duid', 'none')"), "\"d-1\"");
+  EXPECT_EQ(Run("get(#input, 'nope', 'none')"), "\"none\"");
+  EXPECT_EQ(Run("get(#input, 'nope')"), "null");
+  EXPECT_EQ(RunBoth("get([1, 2], 1)"), "2");
+  EXPECT_EQ(RunBoth("get([1, 2], 5, 0)"), "0");
+  EXPECT_EQ(Run("get(#input.nothing, 'x', 'd')"), "\"d\"");
+  EXPECT_EQ(Run("has(#input, 'duid')"), "true");
+  EXPECT_EQ(Run("has(#input, 'none')"), "true") << "present with a null value";
+}
+
+TEST_F(FunctionsTest, Lambdas) {
+  EXPECT_EQ(RunBoth("filter([1, 2, 3, 4], x -> x % 2 == 0)"), "[2,4]");
+  EXPECT_EQ(RunBoth("map([1, 2, 3], x -> x * 10)"), "[10,20,30]");
+  EXPECT_EQ(RunBoth("any([1, 2, 3], x -> x > 2)"), "true");
+  EXPECT_EQ(RunBoth("all([1, 2, 3], x -> x > 2)"), "false");
+  EXPECT_EQ(RunBoth("all([], x -> x > 2)"), "true");
+  EXPECT_EQ(Run("map(#input.props.sizes, s -> s + #n)"), "[45,46]") << "variables are visible";
+  EXPECT_EQ(Run("map([[1, 2], [3]], l -> map(l, x -> x + size(l)))"), "[[3,4],[4]]")
+      << "nested lambdas see outer parameters";
+  EXPECT_EQ(Run("map([1, 2], x -> map([10], x -> x))"), "[[10],[10]]") << "inner shadows";
+  EXPECT_EQ(Run("filter(#tags, t -> t != 'a').size()"), "1");
+  EXPECT_EQ(Run("filter([{p: 1}, {p: 5}], i -> i.p > 2)"), R"([{"p":5}])");
+  EXPECT_EQ(Run("map(#input.nothing, x -> x)"), "null");
+  EXPECT_EQ(Run("filter([1, 2], x -> 'no')"),
+            "ERROR: column 21: the lambda of filter must return bool, got string");
+  EXPECT_EQ(Run("filter(#input.props.sizes, x -> x.y)"),
+            "ERROR: column 35: cannot read field 'y' of int");
+  EXPECT_EQ(Run("size(x -> 1)"),
+            "ERROR: column 6: a lambda is only allowed in filter, map, any, all");
+  EXPECT_EQ(Run("map([1], x -> y)"), "ERROR: column 15: unknown name 'y'");
+  EXPECT_EQ(Run("map([1])"), "ERROR: column 1: map takes a list and a lambda: map(list, x -> ...)");
+}
+
+}  // namespace
+}  // namespace streamrec::expr::testing

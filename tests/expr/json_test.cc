@@ -1,0 +1,69 @@
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "expr_test_util.h"
+
+namespace streamrec::expr::testing {
+namespace {
+
+TEST(JsonTest, RoundTrip) {
+  const char* kJson =
+      R"({"s":"a\"b\\c\n\u0001","i":-12,"d":1.5,"big":18446744073709551615,"t":true,"f":false,)"
+      R"("n":null,"l":[1,[2],{}],"m":{"x":{"y":[]}},"e":"\u00e9"})";
+  auto v = ParseJson(kJson);
+  ASSERT_TRUE(v.ok());
+  ASSERT_TRUE(v->is_map());
+  EXPECT_EQ(v->Find("i")->as_int(), -12);
+  EXPECT_TRUE(v->Find("big")->is_double()) << "beyond int64";
+  EXPECT_EQ(ToJson(*v),
+            R"({"s":"a\"b\\c\n\u0001","i":-12,"d":1.5,"big":18446744073709551616.0,"t":true,)"
+            R"("f":false,"n":null,"l":[1,[2],{}],"m":{"x":{"y":[]}},"e":"é"})");
+  auto again = ParseJson(ToJson(*v));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(*again == *v);
+}
+
+TEST(JsonTest, BoostJson) {
+  boost::json::value j = boost::json::parse(R"({"a":[1,2.5,"x",null,true],"b":{"c":9}})");
+  Value v = ValueFromJson(j);
+  EXPECT_EQ(ToJson(v), R"({"a":[1,2.5,"x",null,true],"b":{"c":9}})");
+  EXPECT_EQ(boost::json::serialize(ToBoostJson(v)), boost::json::serialize(j));
+}
+
+TEST(JsonTest, SimdjsonElement) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element e;
+  ASSERT_FALSE(parser.parse(std::string_view(R"([1, "two", {"three": 3.0}])")).get(e));
+  EXPECT_EQ(ToJson(ValueFromJson(e)), R"([1,"two",{"three":3.0}])");
+}
+
+TEST(JsonTest, InvalidJson) {
+  auto v = ParseJson("{\"a\":");
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().reason, "invalid_json");
+}
+
+TEST(JsonTest, SpecialValues) {
+  EXPECT_EQ(ToJson(Value(TimeMs{5})), "5");
+  EXPECT_EQ(ToJson(Value(std::nan(""))), "null");
+  EXPECT_EQ(ToJson(Value(2.0)), "2.0");
+  EXPECT_EQ(ToJson(Value(1e300)), "1e+300");
+}
+
+TEST(ValueTest, CheapCopiesShareStorage) {
+  Value a(std::string(1000, 'x'));
+  Value b = a;
+  EXPECT_EQ(&a.as_string(), &b.as_string());
+  EXPECT_LE(sizeof(Value), 24u);
+}
+
+TEST(ValueTest, Equality) {
+  EXPECT_TRUE(Value(1) == Value(1.0));
+  EXPECT_FALSE(Value(1) == Value("1"));
+  EXPECT_TRUE(Value(Map{{"a", Value(1)}, {"b", Value(2)}}) ==
+              Value(Map{{"b", Value(2)}, {"a", Value(1)}}));
+  EXPECT_TRUE(Value() == Value(nullptr));
+}
+
+}  // namespace
+}  // namespace streamrec::expr::testing

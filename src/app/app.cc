@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "common/clock.h"
 
 namespace streamrec::app {
@@ -25,11 +28,44 @@ common::Status App::Start() {
   pipeline_ = std::move(pipeline).value();
   if (auto s = pipeline_->Start(); !s.ok()) return s;
 
-  api_ = std::make_unique<serve::Api>(config_.api, *log_, *pipeline_, *store_, metrics_);
+  catalog_ = std::make_unique<catalog::Catalog>(*store_);
+  rules_ = std::make_unique<rules::RuleBook>();
+  if (auto s = rules_->Restore(*store_); !s.ok()) return s;
+  if (!config_.rules_file.empty()) {
+    std::ifstream in(config_.rules_file);
+    if (!in) {
+      return common::Status::Invalid("invalid_config", "cannot read " + config_.rules_file,
+                                     "rules_file");
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    if (auto s = rules_->LoadYaml(text.str()); !s.ok()) return s;
+  }
+
+  const auto& auth = config_.api.auth;
+  auto keys = auth::KeyStore::Open(*store_, {.rotation_grace_ms = auth.key_rotation_grace_ms},
+                                   &metrics_);
+  if (!keys.ok()) return keys.status();
+  keys_ = std::move(keys).value();
+  if (auto s = auth::LoadBootstrapKey(*keys_, auth); !s.ok()) return s;
+  auto secrets = auth::LoadUserTokenSecrets(auth);
+  if (!secrets.ok()) return secrets.status();
+  token_secrets_ = std::move(secrets).value();
+  if (!auth.admin_keys_enabled) {
+    spdlog::warn("auth.admin_keys_enabled is false: catalog, rules, GDPR and key endpoints are "
+                 "open to anyone who can reach this server");
+  } else if (keys_->size() == 0) {
+    spdlog::warn("no API keys yet: set {} to create the first admin key", auth.admin_key_env);
+  }
+  limiter_ = std::make_unique<auth::RateLimiter>(auth.rate_limit, &metrics_, "public");
+
+  api_ = std::make_unique<serve::Api>(
+      config_.api, serve::ApiDeps{*log_, *pipeline_, *store_, metrics_, *catalog_, *rules_,
+                                  *keys_, token_secrets_, *limiter_});
   server_ = std::make_unique<serve::HttpServer>(
       config_.server,
-      [this](serve::Request&& req, serve::Responder respond) {
-        api_->Handle(std::move(req), std::move(respond));
+      [this](serve::Request&& req, const serve::RequestInfo& info, serve::Responder respond) {
+        api_->Handle(std::move(req), info, std::move(respond));
       },
       [this](const std::string& reason, const std::string& target) {
         api_->OnServerReject(reason, target);
@@ -80,6 +116,10 @@ void App::Stop() {
   if (pipeline_) pipeline_->Stop();
   server_.reset();
   api_.reset();
+  limiter_.reset();
+  keys_.reset();
+  rules_.reset();
+  catalog_.reset();
   pipeline_.reset();
   log_.reset();
   store_.reset();

@@ -34,6 +34,11 @@ class App {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<log::EventLog> log_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<rules::RuleBook> rules_;
+  std::unique_ptr<auth::KeyStore> keys_;
+  auth::UserTokenSecrets token_secrets_;
+  std::unique_ptr<auth::RateLimiter> limiter_;
   std::unique_ptr<serve::Api> api_;
   std::unique_ptr<serve::HttpServer> server_;
   std::thread housekeeping_;

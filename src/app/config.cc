@@ -145,6 +145,27 @@ common::Result<Config> ParseConfig(const std::string& yaml_text) {
              .Get("bad_rows_retention_hours", c.bad_rows_retention_ms, kHour)
              .Finish();
        }},
+      {"rules_file",
+       [&](const YAML::Node& n) {
+         c.rules_file = n.as<std::string>();
+         return Status::Ok();
+       }},
+      {"auth",
+       [&](const YAML::Node& n) {
+         auto& a = c.api.auth;
+         return Section(n, "auth")
+             .Get("admin_keys_enabled", a.admin_keys_enabled)
+             .Get("admin_key_env", a.admin_key_env)
+             .Get("key_rotation_grace_hours", a.key_rotation_grace_ms, kHour)
+             .Get("allow_anonymous_duids", a.allow_anonymous_duids)
+             .Get("require_user_token_for_logged_in", a.require_user_token_for_logged_in)
+             .Get("user_token_secret_env", a.user_token_secret_env)
+             .Get("user_token_previous_secret_env", a.user_token_previous_secret_env)
+             .Get("rate_limit_per_s", a.rate_limit.rate_per_s)
+             .Get("rate_limit_burst", a.rate_limit.burst)
+             .Get("rate_limit_clients", a.rate_limit.max_entries)
+             .Finish();
+       }},
       {"serving",
        [&](const YAML::Node& n) {
          return Section(n, "serving")
@@ -237,6 +258,18 @@ storage:
 serving:
   default_n: 10
   max_n: 100
+rules_file: ""             # business rules per tenant and placement (docs/RULES.md)
+auth:
+  admin_keys_enabled: true # catalog, rules, GDPR, keys and bad-rows endpoints need an API key
+  admin_key_env: STREAMREC_ADMIN_KEY   # the first admin key comes from this variable
+  key_rotation_grace_hours: 24
+  allow_anonymous_duids: true          # user_id= reads need no token
+  require_user_token_for_logged_in: false   # customer_id= reads need an HMAC user token
+  user_token_secret_env: STREAMREC_USER_TOKEN_SECRET
+  user_token_previous_secret_env: STREAMREC_USER_TOKEN_SECRET_PREVIOUS
+  rate_limit_per_s: 20     # per client IP on public reads; 0 turns it off
+  rate_limit_burst: 40
+  rate_limit_clients: 100000
 )";
 }
 

@@ -24,6 +24,8 @@ struct Config {
   pipeline::PipelineOptions pipeline;
   models::ItemModelOptions models;
   int64_t bad_rows_retention_ms = 7ll * 24 * 3600 * 1000;
+  //! Business rules {tenant: {placement: rules}} loaded at start (YAML), optional.
+  std::string rules_file;
 };
 
 //! Parses YAML text; errors name the key path (e.g. "pipeline.window_minutes").

@@ -9,6 +9,8 @@ const char* CodeName(Code code) {
     case Code::kNotFound: return "not_found";
     case Code::kTooLarge: return "too_large";
     case Code::kForbidden: return "forbidden";
+    case Code::kUnauthenticated: return "unauthenticated";
+    case Code::kRateLimited: return "rate_limited";
     case Code::kUnavailable: return "unavailable";
     case Code::kInternal: return "internal";
   }

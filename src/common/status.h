@@ -15,6 +15,8 @@ enum class Code {
   kNotFound,         //!< HTTP 404
   kTooLarge,         //!< body or batch over a limit (HTTP 413)
   kForbidden,        //!< e.g. tenant not allowed (HTTP 403)
+  kUnauthenticated,  //!< missing or invalid credentials (HTTP 401)
+  kRateLimited,      //!< a client over its request rate (HTTP 429)
   kUnavailable,      //!< shutting down / overloaded (HTTP 503)
   kInternal,         //!< storage or programmer error (HTTP 500)
 };

@@ -266,6 +266,10 @@ class PipelineImpl final : public Pipeline {
     return out;
   }
 
+  std::vector<models::ScoredItem> Popular(std::string_view tenant, size_t n) override {
+    return model_.Popular(tenant, n);
+  }
+
   Result<std::vector<models::ScoredItem>> Similar(std::string_view tenant, std::string_view item,
                                                   size_t n) override {
     auto items = model_.Similar(tenant, item, n);

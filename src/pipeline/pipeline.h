@@ -90,6 +90,8 @@ class Pipeline {
   virtual common::Result<std::vector<models::ScoredItem>> Similar(std::string_view tenant,
                                                                   std::string_view item,
                                                                   size_t n) = 0;
+  //! The tenant's most popular items now (time-decayed), best first.
+  virtual std::vector<models::ScoredItem> Popular(std::string_view tenant, size_t n) = 0;
   //! NotFound when the user has no state.
   virtual common::Result<UserState> User(std::string_view tenant, std::string_view user) = 0;
 

@@ -7,6 +7,8 @@
 #include <optional>
 
 #include "common/clock.h"
+#include "serve/catalog_api.h"
+#include "serve/request.h"
 
 namespace streamrec::serve {
 
@@ -42,43 +44,6 @@ json::object BadRowObject(const events::BadRow& row) {
   return e;
 }
 
-//! Parsed query parameters of a request target.
-struct Target {
-  std::string path;
-  std::vector<std::pair<std::string, std::string>> params;
-  std::vector<std::string> segments;
-
-  std::optional<std::string> Param(std::string_view key) const {
-    for (const auto& [k, v] : params) {
-      if (k == key) return v;
-    }
-    return std::nullopt;
-  }
-};
-
-common::Result<Target> ParseTarget(std::string_view target) {
-  auto parsed = boost::urls::parse_origin_form(target);
-  if (!parsed) return Status::Invalid("invalid_target", "malformed request target", "target");
-  Target t;
-  t.path = std::string(parsed->path());
-  for (auto p : parsed->params()) t.params.emplace_back(p.key, p.value);
-  for (auto s : parsed->segments()) t.segments.emplace_back(s);
-  return t;
-}
-
-//! n parameter: default when absent, 1..max_n else an error naming "n".
-common::Result<size_t> ParseN(const Target& t, size_t default_n, size_t max_n) {
-  auto raw = t.Param("n");
-  if (!raw) return default_n;
-  size_t n = 0;
-  auto [ptr, ec] = std::from_chars(raw->data(), raw->data() + raw->size(), n);
-  if (ec != std::errc() || ptr != raw->data() + raw->size() || n < 1 || n > max_n) {
-    return Status::Invalid("invalid_parameter",
-                           "n must be an integer from 1 to " + std::to_string(max_n), "n");
-  }
-  return n;
-}
-
 json::array ItemsJson(const std::vector<models::ScoredItem>& items) {
   json::array out;
   out.reserve(items.size());
@@ -100,6 +65,8 @@ http::status HttpStatusFor(Code code) {
     case Code::kNotFound: return http::status::not_found;
     case Code::kTooLarge: return http::status::payload_too_large;
     case Code::kForbidden: return http::status::forbidden;
+    case Code::kUnauthenticated: return http::status::unauthorized;
+    case Code::kRateLimited: return http::status::too_many_requests;
     case Code::kUnavailable: return http::status::service_unavailable;
     case Code::kInternal: return http::status::internal_server_error;
   }
@@ -118,12 +85,28 @@ struct Api::Impl {
   pipeline::Pipeline& pipeline;
   store::Store& store;
   common::Registry& metrics;
+  catalog::Catalog& catalog;
+  rules::RuleBook& rules;
+  auth::KeyStore& keys;
+  const auth::UserTokenSecrets& token_secrets;
+  auth::RateLimiter& limiter;
+  CatalogApi catalog_api;
+  std::atomic<uint64_t> list_counter{0};
 
   enum class Source { kTp2, kPixel, kNative };
 
-  Impl(ApiOptions o, log::EventLog& l, pipeline::Pipeline& p, store::Store& s,
-       common::Registry& m)
-      : options(std::move(o)), log(l), pipeline(p), store(s), metrics(m) {}
+  Impl(ApiOptions o, ApiDeps d)
+      : options(std::move(o)),
+        log(d.log),
+        pipeline(d.pipeline),
+        store(d.store),
+        metrics(d.metrics),
+        catalog(d.catalog),
+        rules(d.rules),
+        keys(d.keys),
+        token_secrets(d.token_secrets),
+        limiter(d.limiter),
+        catalog_api(d.catalog, d.rules, d.store) {}
 
   // --- metrics helpers (lookups are cheap next to a request; they take a lock).
   void CountRejected(const std::string& reason, uint64_t n = 1) {
@@ -265,21 +248,81 @@ struct Api::Impl {
   }
 
   // --- serving
+  //! A served list's id, unique per server run and sortable by time; the widget echoes it
+  //! back with impressions and clicks so that they can be attributed to this list.
+  std::string NextListId() {
+    char buf[40];
+    std::snprintf(buf, sizeof(buf), "%llx-%llx",
+                  static_cast<unsigned long long>(common::NowMs()),
+                  static_cast<unsigned long long>(list_counter.fetch_add(1)));
+    return buf;
+  }
+
+  //! The model's list through the placement's business rules (when any are set).
+  common::Result<rules::Ruled> ApplyRules(const rules::RuleSet& ruleset,
+                                          const std::string& tenant, const std::string& user,
+                                          const std::string& placement, const Target& t,
+                                          const pipeline::RecList& recs, size_t n) {
+    rules::RuleContext context;
+    context.tenant = tenant;
+    context.placement = placement;
+    context.now_ms = common::NowMs();
+    if (auto item = t.Param("context_item"); item && !item->empty()) {
+      context.context_item_id = *item;
+    }
+    if (auto state = pipeline.User(tenant, user); state.ok()) {
+      context.history.reserve(state->history.size());
+      for (const auto& h : state->history) {
+        context.history.push_back({h.item_id, h.type, h.timestamp_ms});
+      }
+    }
+    // Rules may drop many candidates: the fallback tops the list up through the same filters.
+    auto fallback = pipeline.Popular(tenant, 4 * n);
+    return ruleset.Apply(recs.items, recs.model, context, catalog, fallback);
+  }
+
   void Recommendations(const Request& req, const Target& t, const Responder& respond) {
     auto user = t.Param("user_id");
     if (!user || user->empty()) {
       return RespondError(req, respond,
                           Status::Invalid("missing_parameter", "user_id is required", "user_id"));
     }
-    auto n = ParseN(t, options.default_n, options.max_n);
+    auto n = ParseCount(t, "n", options.default_n, 1, options.max_n);
     if (!n.ok()) return RespondError(req, respond, n.status());
-    std::string tenant = TenantOf(t);
-    auto recs = pipeline.Recommendations(tenant, *user, *n);
+    const std::string tenant = TenantOf(t);
+    const std::string placement = t.Param("placement").value_or("default");
+    const bool explain = ParseFlag(t, "explain");
+    auto ruleset = rules.Find(tenant, placement);
+    // With rules, ask the model for more candidates than shown: filters remove some.
+    auto recs = pipeline.Recommendations(tenant, *user, ruleset ? std::min(4 * *n, size_t{200}) : *n);
     if (!recs.ok()) return RespondError(req, respond, recs.status());
+
     json::object body;
     body["user_id"] = *user;
     body["tenant"] = tenant;
-    body["items"] = ItemsJson(recs->items);
+    body["placement"] = placement;
+    body["list_id"] = NextListId();
+    json::array items;
+    auto add_item = [&](const std::string& id, double score,
+                        const std::vector<std::string>* reasons) {
+      json::object o;
+      o["item_id"] = id;
+      o["score"] = score;
+      if (auto item = catalog.Get(tenant, id)) {
+        for (auto& [k, v] : CatalogFieldsJson(*item)) o[k] = v;
+      }
+      if (explain && reasons) o["reasons"] = json::value_from(*reasons);
+      items.push_back(std::move(o));
+    };
+    if (ruleset) {
+      auto ruled = ApplyRules(*ruleset, tenant, *user, placement, t, *recs, *n);
+      if (!ruled.ok()) return RespondError(req, respond, ruled.status());
+      for (const auto& r : ruled->items) add_item(r.item_id, r.score, &r.reasons);
+      body["rules"] = json::value_from(ruled->applied_rules);
+    } else {
+      for (const auto& r : recs->items) add_item(r.item_id, r.score, nullptr);
+    }
+    body["items"] = std::move(items);
     body["model"] = recs->model;
     body["generated_at"] = recs->generated_at_ms;
     body["last_event_at"] = recs->last_event_ms;
@@ -289,7 +332,7 @@ struct Api::Impl {
   void Similar(const Request& req, const Target& t, const Responder& respond) {
     // /v1/items/{id}/similar
     const std::string& item = t.segments[2];
-    auto n = ParseN(t, options.default_n, options.max_n);
+    auto n = ParseCount(t, "n", options.default_n, 1, options.max_n);
     if (!n.ok()) return RespondError(req, respond, n.status());
     std::string tenant = TenantOf(t);
     auto similar = pipeline.Similar(tenant, item, *n);
@@ -408,7 +451,7 @@ struct Api::Impl {
   }
 
   void BadRows(const Request& req, const Target& t, const Responder& respond) {
-    auto n = ParseN(t, 20, 1000);
+    auto n = ParseCount(t, "n", 20, 1, 1000);
     if (!n.ok()) return RespondError(req, respond, n.status());
     json::array rows;
     for (const auto& raw : store.RecentBadRows(*n)) {
@@ -437,10 +480,54 @@ struct Api::Impl {
     respond(std::move(res));
   }
 
-  void Route(Request&& req, const Responder& respond_in) {
+  //! The API-key scope an admin endpoint needs; nullopt for public endpoints.
+  static std::optional<std::string> AdminScope(http::verb method, const std::vector<std::string>& seg,
+                                               const std::string& path) {
+    const bool write = method != http::verb::get && method != http::verb::head;
+    if (seg.size() >= 2 && seg[0] == "v1") {
+      if (seg[1] == "items" && seg.size() <= 3) return write ? "catalog:write" : "catalog:read";
+      if (seg[1] == "rules") return write ? "rules:write" : "rules:read";
+      if (seg[1] == "keys") return "admin";
+      if (seg[1] == "users" && (seg.size() == 3 || (seg.size() == 4 && seg[3] == "export"))) {
+        return "gdpr";
+      }
+    }
+    if (path == "/v1/bad-rows") return "admin";
+    return std::nullopt;
+  }
+
+  Status CheckAdmin(const Request& req, const std::string& tenant, const std::string& scope) {
+    if (!options.auth.admin_keys_enabled) return Status::Ok();
+    auto header = req.find(http::field::authorization);
+    std::string_view presented;
+    if (header != req.end()) {
+      presented = std::string_view(header->value().data(), header->value().size());
+    } else if (auto key = req.find("X-Api-Key"); key != req.end()) {
+      presented = std::string_view(key->value().data(), key->value().size());
+    }
+    return auth::CheckAdmin(keys, presented, tenant, scope);
+  }
+
+  //! Public reads: a per-client rate limit, and a user token where the config wants one.
+  //! `customer_id=` names a logged-in customer; `user_id=` an anonymous device id.
+  Status CheckPublicRead(const Request& req, const Target& t, const RequestInfo& info,
+                         const std::string& tenant, const std::string& user, bool logged_in) {
+    if (!limiter.Allow(info.peer, common::MonoNs())) {
+      return Status::Make(Code::kRateLimited, "rate_limited",
+                          "too many requests from this client; slow down", "client");
+    }
+    std::string token = t.Param("token").value_or("");
+    if (auto h = req.find("X-User-Token"); token.empty() && h != req.end()) {
+      token = std::string(h->value().data(), h->value().size());
+    }
+    return auth::CheckUserRead(options.auth, token_secrets, tenant, user, token, logged_in,
+                               common::NowMs());
+  }
+
+  void Route(Request&& req, const RequestInfo& info, const Responder& respond_in) {
     auto target = ParseTarget(std::string_view(req.target().data(), req.target().size()));
     if (!target.ok()) return RespondError(req, respond_in, target.status());
-    const Target& t = *target;
+    Target& t = *target;
     const auto method = req.method();
     const auto& seg = t.segments;
 
@@ -459,30 +546,110 @@ struct Api::Impl {
       if (method != http::verb::post) return MethodNotAllowed(req, respond, "POST");
       return Ingest(std::move(req), Timed("events", std::move(respond)), Source::kNative);
     }
-    if (seg.size() == 3 && seg[0] == "v1" && seg[1] == "users") {
-      if (method != http::verb::delete_) return MethodNotAllowed(req, respond, "DELETE");
-      return Erase(req, t, Timed("erase", std::move(respond)));
+
+    const std::string tenant = TenantOf(t);
+    if (auto scope = AdminScope(method, seg, t.path)) {
+      // Rules without ?tenant= span tenants: only an all-tenant key may change them.
+      const bool all_tenants = seg.size() >= 2 && seg[1] == "rules" && !t.Param("tenant");
+      if (auto s = CheckAdmin(req, all_tenants ? std::string() : tenant, *scope); !s.ok()) {
+        metrics.GetCounter("streamrec_admin_denied_total", "Admin requests refused",
+                           {{"code", common::CodeName(s.code)}})
+            .Inc();
+        return RespondError(req, respond, s);
+      }
+      if (catalog_api.Handle(req, t, tenant, respond)) return;
+      if (seg.size() >= 2 && seg[1] == "keys") return Keys(req, t, respond);
+      if (seg.size() == 3) {
+        if (method != http::verb::delete_) return MethodNotAllowed(req, respond, "DELETE");
+        return Erase(req, t, Timed("erase", std::move(respond)));
+      }
+      if (seg.size() == 4) return Export(req, t, Timed("export", std::move(respond)));
+      return BadRows(req, t, respond);
     }
     if (method != http::verb::get && method != http::verb::head) {
       return MethodNotAllowed(req, respond, "GET");
     }
-    if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "users" && seg[3] == "export") {
-      return Export(req, t, Timed("export", std::move(respond)));
-    }
-    if (t.path == "/v1/recommendations") {
+    const bool recommendations = t.path == "/v1/recommendations";
+    const bool history = seg.size() == 4 && seg[0] == "v1" && seg[1] == "users" && seg[3] == "history";
+    if (recommendations || history) {
+      // A logged-in customer is asked for as customer_id=; the handlers read user_id.
+      auto customer = t.Param("customer_id");
+      std::string user = history ? seg[2] : customer ? *customer : t.Param("user_id").value_or("");
+      if (recommendations && customer) t.params.emplace_back("user_id", *customer);
+      if (auto s = CheckPublicRead(req, t, info, tenant, user, customer.has_value()); !s.ok()) {
+        return RespondError(req, respond, s);
+      }
+      if (history) return History(req, t, Timed("history", std::move(respond)));
       return Recommendations(req, t, Timed("recommendations", std::move(respond)));
     }
     if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "items" && seg[3] == "similar") {
+      if (!limiter.Allow(info.peer, common::MonoNs())) {
+        return RespondError(req, respond,
+                            Status::Make(Code::kRateLimited, "rate_limited",
+                                         "too many requests from this client; slow down", "client"));
+      }
       return Similar(req, t, Timed("similar", std::move(respond)));
     }
-    if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "users" && seg[3] == "history") {
-      return History(req, t, Timed("history", std::move(respond)));
-    }
-    if (t.path == "/v1/bad-rows") return BadRows(req, t, respond);
     if (t.path == "/healthz") return Health(req, respond);
     if (t.path == "/metrics") return Metrics(req, respond);
     RespondError(req, respond,
                  Status::Make(Code::kNotFound, "no_route", "no such endpoint: " + t.path, "path"));
+  }
+
+  //! POST /v1/keys {tenant, scopes, name} -> the key, shown once; GET /v1/keys lists;
+  //! POST /v1/keys/{id}/rotate; DELETE /v1/keys/{id} revokes.
+  void Keys(const Request& req, const Target& t, const Responder& respond) {
+    const auto& seg = t.segments;
+    const auto method = req.method();
+    if (seg.size() == 2 && method == http::verb::post) {
+      boost::system::error_code ec;
+      auto body = json::parse(req.body(), ec);
+      if (ec || !body.is_object()) {
+        return RespondError(req, respond,
+                            Status::Invalid("invalid_json", "body must be a JSON object", "body"));
+      }
+      const auto& o = body.as_object();
+      std::vector<std::string> scopes;
+      if (auto* sc = o.if_contains("scopes"); sc && sc->is_array()) {
+        for (const auto& v : sc->as_array()) {
+          if (v.is_string()) scopes.emplace_back(v.as_string());
+        }
+      }
+      auto str = [&](const char* k, const char* d) {
+        auto* v = o.if_contains(k);
+        return v && v->is_string() ? std::string(v->as_string()) : std::string(d);
+      };
+      auto key = keys.Create(str("tenant", ""), scopes, str("name", ""));
+      if (!key.ok()) return RespondError(req, respond, key.status());
+      json::object out;
+      out["key"] = *key;
+      out["note"] = "store this key now: it is not shown again";
+      return respond(JsonResponse(req, http::status::created, json::serialize(out)));
+    }
+    if (seg.size() == 2) {
+      json::array list;
+      for (const auto& k : keys.List()) {
+        list.push_back({{"key_id", k.key_id},
+                        {"tenant", k.tenant},
+                        {"scopes", json::value_from(k.scopes)},
+                        {"name", k.name},
+                        {"created_ms", k.created_ms},
+                        {"revoked", k.revoked},
+                        {"rotated_ms", k.rotated_ms}});
+      }
+      return respond(JsonResponse(req, http::status::ok, json::serialize(json::object{{"keys", list}})));
+    }
+    if (seg.size() == 4 && seg[3] == "rotate" && method == http::verb::post) {
+      auto key = keys.Rotate(seg[2]);
+      if (!key.ok()) return RespondError(req, respond, key.status());
+      return respond(JsonResponse(req, http::status::ok,
+                                  json::serialize(json::object{{"key", *key}})));
+    }
+    if (seg.size() == 3 && method == http::verb::delete_) {
+      if (auto s = keys.Revoke(seg[2]); !s.ok()) return RespondError(req, respond, s);
+      return respond(JsonResponse(req, http::status::ok, R"({"revoked":true})"));
+    }
+    RespondError(req, respond, Status::Make(Code::kNotFound, "no_route", "no such key operation", "path"));
   }
 
   void MethodNotAllowed(const Request& req, const Responder& respond, const char* allowed) {
@@ -494,15 +661,14 @@ struct Api::Impl {
   }
 };
 
-Api::Api(ApiOptions options, log::EventLog& log, pipeline::Pipeline& pipeline,
-         store::Store& store, common::Registry& metrics)
-    : impl_(std::make_unique<Impl>(std::move(options), log, pipeline, store, metrics)) {}
+Api::Api(ApiOptions options, ApiDeps deps)
+    : impl_(std::make_unique<Impl>(std::move(options), deps)) {}
 
 Api::~Api() = default;
 
-void Api::Handle(Request&& req, Responder respond) {
+void Api::Handle(Request&& req, const RequestInfo& info, Responder respond) {
   try {
-    impl_->Route(std::move(req), respond);
+    impl_->Route(std::move(req), info, respond);
   } catch (const std::exception& e) {
     // A bug must not take the server down; the client gets a 500 it can report.
     Request head;

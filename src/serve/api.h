@@ -6,10 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "auth/auth_config.h"
+#include "catalog/catalog.h"
 #include "collector/decode.h"
 #include "common/metrics.h"
 #include "log/event_log.h"
 #include "pipeline/pipeline.h"
+#include "rules/rule_book.h"
 #include "serve/http_server.h"
 #include "store/store.h"
 
@@ -20,15 +23,28 @@ struct ApiOptions {
   std::vector<std::string> cors_origins;  //!< exact origins, or "*" for any
   size_t default_n = 10;
   size_t max_n = 100;
+  auth::AuthConfig auth;
+};
+
+//! What the API serves from; all outlive the Api.
+struct ApiDeps {
+  log::EventLog& log;
+  pipeline::Pipeline& pipeline;
+  store::Store& store;
+  common::Registry& metrics;
+  catalog::Catalog& catalog;
+  rules::RuleBook& rules;
+  auth::KeyStore& keys;
+  const auth::UserTokenSecrets& token_secrets;
+  auth::RateLimiter& limiter;
 };
 
 class Api {
  public:
-  Api(ApiOptions options, log::EventLog& log, pipeline::Pipeline& pipeline, store::Store& store,
-      common::Registry& metrics);
+  Api(ApiOptions options, ApiDeps deps);
   ~Api();
 
-  void Handle(Request&& req, Responder respond);
+  void Handle(Request&& req, const RequestInfo& info, Responder respond);
   //! For requests the server refused itself (oversize, malformed HTTP).
   void OnServerReject(const std::string& reason, const std::string& target);
 

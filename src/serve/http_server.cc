@@ -33,6 +33,9 @@ class Session : public std::enable_shared_from_this<Session> {
       : stream_(std::move(socket)), options_(options), handler_(handler), on_reject_(on_reject) {}
 
   void Run() {
+    beast::error_code ec;
+    auto endpoint = stream_.socket().remote_endpoint(ec);
+    if (!ec) info_.peer = endpoint.address().to_string();
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
   }
 
@@ -75,7 +78,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     stream_.expires_never();  // the handler may take a while (durable commit)
     auto self = shared_from_this();
-    handler_(parser_->release(), [self](Response&& res) {
+    handler_(parser_->release(), info_, [self](Response&& res) {
       net::post(self->stream_.get_executor(),
                 [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
     });
@@ -103,6 +106,7 @@ class Session : public std::enable_shared_from_this<Session> {
   const ServerOptions& options_;
   const Handler& handler_;
   const RejectHook& on_reject_;
+  RequestInfo info_;
 };
 
 }  // namespace

@@ -17,7 +17,11 @@ using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 //! Sends the response; call exactly once, from any thread.
 using Responder = std::function<void(Response&&)>;
-using Handler = std::function<void(Request&&, Responder)>;
+//! What the server knows about a request beyond its bytes.
+struct RequestInfo {
+  std::string peer;  //!< the client's IP address
+};
+using Handler = std::function<void(Request&&, const RequestInfo&, Responder)>;
 //! Told about requests the server refused before a handler saw them (e.g. oversize).
 using RejectHook = std::function<void(const std::string& reason, const std::string& target)>;
 

@@ -41,16 +41,21 @@ inline std::string Tp2Body(const json::array& events) {
   return json::serialize(json::object{{"schema", kPayloadSchema}, {"data", events}});
 }
 
+//! The bootstrap admin key the test servers start with (STREAMREC_ADMIN_KEY).
+inline constexpr const char* kAdminKey = "e2e-admin-key-0123456789abcdefghijklmnop";
+
 class E2eTest : public ::testing::Test {
  protected:
+  //! Starts the server with `config_yaml`; unless it has an `auth:` section, one that turns
+  //! the per-client rate limit off (every test client is 127.0.0.1).
   void StartServer(const std::string& config_yaml = {}) {
-    std::string config_path;
-    if (!config_yaml.empty()) {
-      config_path = dir_.Sub("config.yaml");
-      FILE* f = fopen(config_path.c_str(), "w");
-      fputs(config_yaml.c_str(), f);
-      fclose(f);
-    }
+    setenv("STREAMREC_ADMIN_KEY", kAdminKey, 1);
+    std::string yaml = config_yaml;
+    if (yaml.find("auth:") == std::string::npos) yaml += "\nauth:\n  rate_limit_per_s: 0\n";
+    std::string config_path = dir_.Sub("config.yaml");
+    FILE* f = fopen(config_path.c_str(), "w");
+    fputs(yaml.c_str(), f);
+    fclose(f);
     server_ = std::make_unique<testing::ServerProcess>(STREAMREC_BINARY, dir_.Sub("data"),
                                                        config_path);
     ASSERT_TRUE(server_->Start()) << server_->Stderr();
@@ -59,6 +64,17 @@ class E2eTest : public ::testing::Test {
 
   tools::HttpResponse Get(const std::string& target) {
     auto r = client_->Request("GET", target);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : tools::HttpResponse{};
+  }
+  static tools::HeaderList Admin() {
+    return {{"Authorization", std::string("Bearer ") + kAdminKey}};
+  }
+  tools::HttpResponse AdminRequest(std::string_view method, const std::string& target,
+                                   const std::string& body = {}) {
+    auto headers = Admin();
+    headers.emplace_back("Content-Type", "application/json");
+    auto r = client_->Request(method, target, body, headers);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : tools::HttpResponse{};
   }

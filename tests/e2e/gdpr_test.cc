@@ -48,13 +48,14 @@ TEST_F(GdprE2eTest, ExportThenEraseLeavesNothingBehind) {
   EXPECT_EQ(Post(kTp2Path, Tp2Body({bad})).status, 400);
   ASSERT_TRUE(WaitProcessed(10));
 
-  auto exported = Json(Get("/v1/users/" + user + "/export?tenant=shop1"));
+  EXPECT_EQ(Get("/v1/users/" + user + "/export?tenant=shop1").status, 401);
+  auto exported = Json(AdminRequest("GET", "/v1/users/" + user + "/export?tenant=shop1"));
   EXPECT_EQ(exported.at("events").as_array().size(), 5u);
   EXPECT_EQ(exported.at("history").as_array().size(), 5u);
   EXPECT_TRUE(exported.as_object().contains("recommendations"));
   EXPECT_EQ(exported.at("bad_rows").as_array().size(), 1u);
 
-  auto erased = client_->Request("DELETE", "/v1/users/" + user + "?tenant=shop1");
+  auto erased = client_->Request("DELETE", "/v1/users/" + user + "?tenant=shop1", {}, Admin());
   ASSERT_TRUE(erased.ok());
   ASSERT_EQ(erased->status, 200) << erased->body;
   auto body = Json(*erased);
@@ -63,7 +64,7 @@ TEST_F(GdprE2eTest, ExportThenEraseLeavesNothingBehind) {
   EXPECT_EQ(body.at("erased").at("bad_rows").to_number<int64_t>(), 1);
 
   EXPECT_EQ(Get("/v1/users/" + user + "/history?tenant=shop1").status, 404);
-  auto after = Json(Get("/v1/users/" + user + "/export?tenant=shop1"));
+  auto after = Json(AdminRequest("GET", "/v1/users/" + user + "/export?tenant=shop1"));
   EXPECT_TRUE(after.at("events").as_array().empty());
   EXPECT_TRUE(after.at("bad_rows").as_array().empty());
   // The other shopper is untouched.

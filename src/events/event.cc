@@ -13,8 +13,9 @@ namespace {
 
 constexpr uint8_t kFormatVersion = 1;
 
-constexpr std::array<std::string_view, 5> kTypeNames = {"view", "add_to_cart", "purchase",
-                                                        "remove_from_cart", "other"};
+constexpr std::array<std::string_view, 7> kTypeNames = {
+    "view", "add_to_cart", "purchase", "remove_from_cart", "other", "impression", "click"};
+static_assert(kTypeNames.size() == static_cast<size_t>(kLastEventType) + 1);
 
 }  // namespace
 
@@ -53,7 +54,7 @@ common::Result<Event> DecodeEvent(std::string_view bytes) {
   }
   Event e;
   auto type = static_cast<uint8_t>(bytes[1]);
-  if (type > static_cast<uint8_t>(EventType::kOther)) {
+  if (type > static_cast<uint8_t>(kLastEventType)) {
     return common::Status::Internal("event record has an unknown type");
   }
   e.type = static_cast<EventType>(type);

@@ -17,10 +17,15 @@ enum class EventType : uint8_t {
   kPurchase = 2,
   kRemoveFromCart = 3,
   kOther = 4,
+  kImpression = 5,  //!< a served list was shown (properties carry list_id, items, placement)
+  kClick = 6,       //!< an item of a served list was clicked (properties carry list_id)
 };
+//! The highest EventType value; stored records with a larger type byte are corrupt.
+inline constexpr EventType kLastEventType = EventType::kClick;
 
 std::string_view EventTypeName(EventType type);
-//! Accepts "view", "add_to_cart", "purchase", "remove_from_cart", "other".
+//! Accepts "view", "add_to_cart", "purchase", "remove_from_cart", "other", "impression",
+//! "click".
 std::optional<EventType> ParseEventType(std::string_view name);
 
 struct Event {

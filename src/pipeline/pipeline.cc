@@ -38,7 +38,7 @@ constexpr size_t kQueueBatches = 64;
 constexpr auto kRetryDelay = std::chrono::milliseconds(100);
 //! Pause when the log says more is committed than it lets us read yet.
 constexpr auto kCatchUpDelay = std::chrono::milliseconds(5);
-constexpr size_t kEventTypes = static_cast<size_t>(events::EventType::kOther) + 1;
+constexpr size_t kEventTypes = static_cast<size_t>(events::kLastEventType) + 1;
 
 void AtomicMax(std::atomic<uint64_t> &a, uint64_t v) {
   uint64_t cur = a.load(std::memory_order_relaxed);
@@ -190,6 +190,8 @@ class PipelineImpl final : public Pipeline {
     Shutdown(/*drain=*/false);
     metrics_.RemoveCallbacks(this);
   }
+
+  void AddObserver(EventObserver observer) override { observers_.push_back(std::move(observer)); }
 
   Status Start() override {
     std::lock_guard lock(lifecycle_mu_);
@@ -616,6 +618,7 @@ class PipelineImpl final : public Pipeline {
 
     std::unordered_map<std::string, CachedUser> users;
     std::vector<uint64_t> user_next = w.user_next;
+    BatchWrites observer_writes(store_.cf(Cf::kState));
     std::array<uint64_t, kEventTypes> counts{};
     for (auto &q : batch) {
       const auto &e = q.logged.event;
@@ -671,11 +674,12 @@ class PipelineImpl final : public Pipeline {
         ApplyEvent(state, e, seq, options_);
         found->second.touched = true;
         user_next[p] = seq + 1;
+        for (const auto& observe : observers_) observe(e, state, observer_writes);
       }
       ++counts[std::min(static_cast<size_t>(e.type), kEventTypes - 1)];
     }
 
-    rocksdb::WriteBatch wb;
+    rocksdb::WriteBatch wb = std::move(observer_writes.batch);
     auto *cf = store_.cf(Cf::kState);
     const int64_t now_ms = common::NowMs();
     for (auto &[key, cached] : users) {
@@ -785,6 +789,16 @@ class PipelineImpl final : public Pipeline {
     return Status::Ok();
   }
 
+  //! Observer writes collected into the step's batch.
+  struct BatchWrites final : StepWrites {
+    explicit BatchWrites(rocksdb::ColumnFamilyHandle *family) : cf(family) {}
+    void Put(std::string_view key, std::string_view value) override { batch.Put(cf, key, value); }
+    void Delete(std::string_view key) override { batch.Delete(cf, key); }
+    rocksdb::ColumnFamilyHandle *cf;
+    rocksdb::WriteBatch batch;
+  };
+
+  std::vector<EventObserver> observers_;
   store::Store &store_;
   log::EventLog &log_;
   const PipelineOptions options_;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -63,6 +64,22 @@ struct RecList {
   int64_t last_event_ms = 0;     //!< event time of the user's newest event it reflects
 };
 
+//! Writes an observer adds to the step's atomic batch (state database, kState family).
+//! Observers use their own key prefix (see store/key_schema.h).
+class StepWrites {
+ public:
+  virtual ~StepWrites() = default;
+  virtual void Put(std::string_view key, std::string_view value) = 0;
+  virtual void Delete(std::string_view key) = 0;
+};
+
+//! Sees every event as it is applied to user state, on a worker thread, and may add writes
+//! to the same atomic batch as the user's state, so its results are exactly-once too.
+//! NOTE: keep it quick (it runs inside the step); if a step's write fails, the step is
+//! retried and the observer sees its events again.
+using EventObserver =
+    std::function<void(const events::Event& event, const UserState& state, StepWrites& writes)>;
+
 class Pipeline {
  public:
   static common::Result<std::unique_ptr<Pipeline>> Open(store::Store& store, log::EventLog& log,
@@ -70,6 +87,9 @@ class Pipeline {
                                                         const models::ItemModelOptions& model_options,
                                                         common::Registry& metrics);
   virtual ~Pipeline() = default;
+
+  //! Adds an observer; call before Start().
+  virtual void AddObserver(EventObserver observer) = 0;
 
   //! Recovers state (item checkpoint + replay of the log from stored offsets), registers
   //! the log's commit listener and starts the workers.

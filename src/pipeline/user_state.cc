@@ -134,7 +134,7 @@ common::Result<UserState> DecodeUserState(std::string_view bytes) {
     HistoryEntry e;
     e.item_id = r.String();
     uint8_t type = r.Byte();
-    if (type > static_cast<uint8_t>(events::EventType::kOther)) {
+    if (type > static_cast<uint8_t>(events::kLastEventType)) {
       return common::Status::Internal("user state: bad event type");
     }
     e.type = static_cast<events::EventType>(type);

@@ -112,7 +112,7 @@ TEST(NativeJsonTest, MissingOrEmptyIds) {
 }
 
 TEST(NativeJsonTest, BadType) {
-  for (std::string type : {R"("click")", R"("")", "3", R"("View")"}) {
+  for (std::string type : {R"("teleport")", R"("")", "3", R"("View")"}) {
     auto bad = MustReject(R"({"event_id":"e","user_id":"u","item_id":"i","type":)" + type + "}");
     EXPECT_EQ(bad.reason, "invalid_field") << type;
     EXPECT_EQ(bad.field, "type") << type;

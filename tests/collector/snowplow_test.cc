@@ -420,7 +420,7 @@ TEST(SnowplowPostTest, TransactionsStructuredAndPagePings) {
       R"({"e":"tr","eid":"1","duid":"d","tr_id":"o-1","tr_tt":"49.90"})",
       R"({"e":"ti","eid":"2","duid":"d","ti_id":"o-1","ti_sk":"sku-3","ti_pr":"9.98","ti_qu":"5"})",
       R"({"e":"se","eid":"3","duid":"d","se_ca":"shop","se_ac":"add_to_cart","se_la":"sku-4"})",
-      R"({"e":"se","eid":"4","duid":"d","se_ca":"ui","se_ac":"click","se_pr":"sku-5"})",
+      R"({"e":"se","eid":"4","duid":"d","se_ca":"ui","se_ac":"zoom","se_pr":"sku-5"})",
       R"({"e":"pp","eid":"5","duid":"d","url":"https://shop.example/products/sku-6"})",
       R"({"e":"ad","eid":"6","duid":"d"})",
   }));

@@ -38,10 +38,11 @@ TEST(EventCodecTest, TruncatedRecordIsAnError) {
 
 TEST(EventTypeTest, NamesRoundTrip) {
   for (auto t : {EventType::kView, EventType::kAddToCart, EventType::kPurchase,
-                 EventType::kRemoveFromCart, EventType::kOther}) {
+                 EventType::kRemoveFromCart, EventType::kOther, EventType::kImpression,
+                 EventType::kClick}) {
     EXPECT_EQ(ParseEventType(EventTypeName(t)), t);
   }
-  EXPECT_FALSE(ParseEventType("click").has_value());
+  EXPECT_FALSE(ParseEventType("teleport").has_value());
 }
 
 }  // namespace

@@ -22,7 +22,10 @@ trap cleanup EXIT
 
 # start_streamrec NAME: a fresh data dir; sets PORT and PID.
 start_streamrec() {
-  "$BIN" serve --data-dir "$WORK/$1" --host 127.0.0.1 --port 0 >"$WORK/$1.out" 2>"$WORK/$1.err" &
+  # One load client on 127.0.0.1: the per-client rate limit would measure itself.
+  printf 'auth:\n  rate_limit_per_s: 0\n' >"$WORK/$1.yaml"
+  "$BIN" serve --config "$WORK/$1.yaml" --data-dir "$WORK/$1" --host 127.0.0.1 --port 0 \
+    >"$WORK/$1.out" 2>"$WORK/$1.err" &
   PID=$!; PIDS+=("$PID")
   for _ in $(seq 100); do
     PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/$1.out" 2>/dev/null | grep -o '[0-9]*$' || true)
@@ -46,10 +49,12 @@ stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 value() { awk -v n="$1" '$1 == n { print $2 }' "$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
-# quantile Q METRIC PORT: histogram quantile from /metrics (linear inside the bucket), ms.
+# quantile Q BUCKET_PREFIX PORT: histogram quantile from /metrics (linear inside the bucket),
+# in ms. BUCKET_PREFIX is the bucket line up to its labels, e.g. 'name_bucket{' or
+# 'name_bucket{route="x",'.
 quantile() {
   curl -s "http://127.0.0.1:$3/metrics" | awk -v q="$1" -v m="$2" '
-    index($0, m "_bucket{") == 1 {
+    index($0, m) == 1 {
       split($0, a, "le=\""); split(a[2], b, "\""); le = b[1]; n = $NF
       bounds[++k] = (le == "+Inf" ? -1 : le); counts[k] = n }
     END {
@@ -94,17 +99,18 @@ start_streamrec fresh; S=$PORT; SP=$PID
 "$LOAD" --url "http://127.0.0.1:$S" "${LOADARGS[@]}" --format tp2 --batch 10 -c 16 --rate 2000 --prefix freshness_load_ >"$WORK/f1" 2>/dev/null
 grep -h -E "_(events_per_s|latency_p99_ms|errors) " "$WORK/f1"
 wait_processed "$S"
-echo "freshness_at_20k_events_per_s_p50_ms $(quantile 0.50 streamrec_freshness_seconds "$S") ms"
-echo "freshness_at_20k_events_per_s_p99_ms $(quantile 0.99 streamrec_freshness_seconds "$S") ms"
-echo "log_commit_p50_ms $(quantile 0.50 streamrec_log_commit_seconds "$S") ms"
-echo "log_commit_p99_ms $(quantile 0.99 streamrec_log_commit_seconds "$S") ms"
+echo "freshness_at_20k_events_per_s_p50_ms $(quantile 0.50 "streamrec_freshness_seconds_bucket{" "$S") ms"
+echo "freshness_at_20k_events_per_s_p99_ms $(quantile 0.99 "streamrec_freshness_seconds_bucket{" "$S") ms"
+echo "log_commit_p50_ms $(quantile 0.50 "streamrec_log_commit_seconds_bucket{" "$S") ms"
+echo "log_commit_p99_ms $(quantile 0.99 "streamrec_log_commit_seconds_bucket{" "$S") ms"
 
 # (c) serving GET /v1/recommendations for the shoppers just replayed, beside the trivial server.
 "$LOAD" --url "http://127.0.0.1:$S" --mode recs --dataset "$CLICKS" -d "$SECONDS_PER_RUN" \
   --recs-path '/v1/recommendations?user_id={user}&n=10&tenant=bench' -c 32 --prefix serve_max_ >"$WORK/r1" 2>/dev/null
 "$LOAD" --url "http://127.0.0.1:$S" --mode recs --dataset "$CLICKS" -d "$SECONDS_PER_RUN" \
   --recs-path '/v1/recommendations?user_id={user}&n=10&tenant=bench' -c 32 --rate 20000 --prefix serve_at_20k_ >"$WORK/r2" 2>/dev/null
-echo "serve_server_side_p50_ms $(quantile 0.50 'streamrec_http_request_seconds{route="recommendations"' "$S" 2>/dev/null) ms"
+echo "serve_server_side_p50_ms $(quantile 0.50 'streamrec_http_request_seconds_bucket{route="recommendations",' "$S") ms"
+echo "serve_server_side_p99_ms $(quantile 0.99 'streamrec_http_request_seconds_bucket{route="recommendations",' "$S") ms"
 stop "$SP"
 start_trivial; T=$PORT; TP=$PID
 "$LOAD" --url "http://127.0.0.1:$T" --mode recs --dataset "$CLICKS" -d "$SECONDS_PER_RUN" -c 32 --prefix trivial_get_max_ >"$WORK/r3" 2>/dev/null
@@ -120,11 +126,13 @@ RSS0=$(rss_kib "$SP")
 "$LOAD" --url "http://127.0.0.1:$S" --dataset "$CLICKS" --tenant mem --format json --batch 100 -c 8 \
   -n 54400 --prefix memory_load_ >"$WORK/m1" 2>/dev/null
 wait_processed "$S"
-USERS=$(curl -s "http://127.0.0.1:$S/metrics" | awk '/^streamrec_pipeline_events_total/ { s += $2 } END { print s }')
+PROCESSED=$(curl -s "http://127.0.0.1:$S/metrics" | awk '/^streamrec_pipeline_events_total/ { s += $2 } END { print s }')
+USERS=$(curl -s "http://127.0.0.1:$S/metrics" | awk '/^streamrec_state_users_estimate / { printf "%.0f", $2 }')
 RSS1=$(rss_kib "$SP")
 ACTIVE=1120020  # 186,670 sessions x 6 passes (54,400 requests x 100 events ~ 6 x 906,140 clicks)
 grep -h -E "_(events_per_s|errors) " "$WORK/m1"
-echo "memory_events_processed $USERS count"
+echo "memory_events_processed $PROCESSED count"
+echo "memory_users_in_store_estimate $USERS count"
 echo "memory_active_users $ACTIVE count"
 echo "memory_rss_idle_mib $((RSS0 / 1024)) MiB"
 echo "memory_rss_loaded_mib $((RSS1 / 1024)) MiB"

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "app/scenario_wiring.h"
 #include "common/clock.h"
 
 namespace streamrec::app {
@@ -26,6 +27,41 @@ common::Status App::Start() {
       pipeline::Pipeline::Open(*store_, *log_, config_.pipeline, config_.models, metrics_);
   if (!pipeline.ok()) return pipeline.status();
   pipeline_ = std::move(pipeline).value();
+  kpis_ = std::make_unique<kpi::KpiTracker>(*store_, kpi::KpiOptions{});
+  if (auto s = kpis_->Restore(); !s.ok()) return s;
+  pipeline_->AddObserver(kpis_->Observer());
+  for (const auto& sink_config : config_.sinks) {
+    auto sink = sinks::MakeSink(sink_config, {.metrics = &metrics_});
+    if (!sink.ok()) return sink.status();
+    sinks_.push_back(std::move(sink).value());
+  }
+  if (!sinks_.empty()) {
+    pipeline_->AddListObserver([this](const std::string& tenant, const std::string& user,
+                                      const pipeline::RecList& list) {
+      sinks::Update update{tenant, user, list.items, list.model, list.generated_at_ms};
+      for (auto& sink : sinks_) sink->Push(update);
+    });
+  }
+  scenario_models_ = std::make_unique<scenario::ItemModelRegistry>(pipeline_->item_model());
+  scenario_sinks_ = std::make_unique<scenario::SinkRegistry>(ServerSinks(metrics_));
+  scenario_ = std::make_unique<scenario::ScenarioHost>(
+      scenario_models_.get(), scenario_sinks_.get(), scenario::HostOptions{.metrics = &metrics_});
+  if (!config_.scenario_file.empty()) {
+    std::ifstream in(config_.scenario_file);
+    if (!in) {
+      return common::Status::Invalid("invalid_config", "cannot read " + config_.scenario_file,
+                                     "scenario_file");
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    if (auto s = scenario_->Load(text.str()); !s.ok()) return s;
+  }
+  // The scenario sees each event once it is applied (worker thread); its windows live in
+  // memory and start empty after a restart.
+  pipeline_->AddObserver([this](const events::Event& event, const pipeline::UserState&,
+                                pipeline::StepWrites&) {
+    if (scenario_->Current()) scenario_->Run(event);
+  });
   if (auto s = pipeline_->Start(); !s.ok()) return s;
 
   catalog_ = std::make_unique<catalog::Catalog>(*store_);
@@ -61,7 +97,8 @@ common::Status App::Start() {
 
   api_ = std::make_unique<serve::Api>(
       config_.api, serve::ApiDeps{*log_, *pipeline_, *store_, metrics_, *catalog_, *rules_,
-                                  *keys_, token_secrets_, *limiter_});
+                                  *keys_, token_secrets_, *limiter_, kpis_.get(),
+                                  scenario_.get()});
   server_ = std::make_unique<serve::HttpServer>(
       config_.server,
       [this](serve::Request&& req, const serve::RequestInfo& info, serve::Responder respond) {
@@ -79,6 +116,9 @@ common::Status App::Start() {
   metrics_.AddGaugeCallback("streamrec_state_users_estimate", "Users with stored state (estimate)",
                             {}, [this] { return store_->EstimateKeys(store::Cf::kState) / 2.0; },
                             this);
+  metrics_.AddGaugeCallback("streamrec_kpi_memory_bytes",
+                            "Estimated memory of KPI aggregates and cached attribution state", {},
+                            [this] { return static_cast<double>(kpis_->MemoryBytes()); }, this);
   housekeeping_ = std::thread([this] { Housekeeping(); });
   started_ = true;
   return common::Status::Ok();
@@ -96,6 +136,7 @@ void App::Housekeeping() {
     if (auto s = store_->TrimBadRows(now - config_.bad_rows_retention_ms); !s.ok()) {
       spdlog::warn("bad-row retention failed: {}", s.ToString());
     }
+    if (auto s = kpis_->Trim(now); !s.ok()) spdlog::warn("kpi retention failed: {}", s.ToString());
     lock.lock();
   }
 }
@@ -114,13 +155,21 @@ void App::Stop() {
   if (server_) server_->Stop();
   if (log_) log_->Stop();
   if (pipeline_) pipeline_->Stop();
+  // After the pipeline: its last lists are pushed too.
+  for (auto& sink : sinks_) sink->Stop(std::chrono::seconds(5));
   server_.reset();
   api_.reset();
+  // Scenario models read the pipeline's item model: gone before the pipeline.
+  scenario_.reset();
+  scenario_sinks_.reset();
+  scenario_models_.reset();
   limiter_.reset();
   keys_.reset();
   rules_.reset();
   catalog_.reset();
   pipeline_.reset();
+  kpis_.reset();
+  sinks_.clear();
   log_.reset();
   store_.reset();
 }

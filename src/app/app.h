@@ -8,7 +8,10 @@
 #include <thread>
 
 #include "app/config.h"
+#include "scenario/host.h"
+#include "sinks/sink.h"
 #include "common/metrics.h"
+#include "kpi/kpi_tracker.h"
 
 namespace streamrec::app {
 
@@ -34,11 +37,16 @@ class App {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<log::EventLog> log_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;
+  std::unique_ptr<kpi::KpiTracker> kpis_;  //!< a pipeline observer; outlives api_
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<rules::RuleBook> rules_;
   std::unique_ptr<auth::KeyStore> keys_;
   auth::UserTokenSecrets token_secrets_;
   std::unique_ptr<auth::RateLimiter> limiter_;
+  std::vector<std::unique_ptr<sinks::Sink>> sinks_;
+  std::unique_ptr<scenario::ItemModelRegistry> scenario_models_;
+  std::unique_ptr<scenario::SinkRegistry> scenario_sinks_;
+  std::unique_ptr<scenario::ScenarioHost> scenario_;
   std::unique_ptr<serve::Api> api_;
   std::unique_ptr<serve::HttpServer> server_;
   std::thread housekeeping_;

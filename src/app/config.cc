@@ -2,6 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <boost/json.hpp>
+#include <cstdlib>
+
 #include <fstream>
 #include <functional>
 #include <map>
@@ -60,6 +63,38 @@ class Section {
   std::vector<std::string> known_;
   Status status_;
 };
+
+//! YAML to JSON for sections handed to components that take JSON (sinks): scalars become
+//! booleans or numbers when they read as such, else strings.
+boost::json::value YamlToJson(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      boost::json::object o;
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        o[it->first.as<std::string>()] = YamlToJson(it->second);
+      }
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      boost::json::array a;
+      for (const auto& item : node) a.push_back(YamlToJson(item));
+      return a;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string text = node.Scalar();
+      if (node.Tag() == "!") return boost::json::string(text);  // quoted in the YAML
+      if (text == "true" || text == "false") return text == "true";
+      char* end = nullptr;
+      long long i = std::strtoll(text.c_str(), &end, 10);
+      if (!text.empty() && *end == '\0') return static_cast<int64_t>(i);
+      double d = std::strtod(text.c_str(), &end);
+      if (!text.empty() && *end == '\0') return d;
+      return boost::json::string(text);
+    }
+    default:
+      return nullptr;
+  }
+}
 
 }  // namespace
 
@@ -144,6 +179,26 @@ common::Result<Config> ParseConfig(const std::string& yaml_text) {
              .Get("write_buffer_mb", c.storage.write_buffer_bytes, 1 << 20)
              .Get("bad_rows_retention_hours", c.bad_rows_retention_ms, kHour)
              .Finish();
+       }},
+      {"sinks",
+       [&](const YAML::Node& n) {
+         if (!n.IsSequence()) {
+           return Status::Invalid("invalid_config", "sinks must be a list of sink configs",
+                                  "sinks");
+         }
+         for (const auto& sink : n) {
+           auto v = YamlToJson(sink);
+           if (!v.is_object()) {
+             return Status::Invalid("invalid_config", "each sink must be a mapping", "sinks");
+           }
+           c.sinks.push_back(std::move(v.as_object()));
+         }
+         return Status::Ok();
+       }},
+      {"scenario_file",
+       [&](const YAML::Node& n) {
+         c.scenario_file = n.as<std::string>();
+         return Status::Ok();
        }},
       {"rules_file",
        [&](const YAML::Node& n) {
@@ -259,6 +314,8 @@ serving:
   default_n: 10
   max_n: 100
 rules_file: ""             # business rules per tenant and placement (docs/RULES.md)
+scenario_file: ""          # a YAML scenario run on every event (docs/SCENARIOS.md)
+sinks: []                  # push each new list: webhook, shopify, log (docs/SINKS.md)
 auth:
   admin_keys_enabled: true # catalog, rules, GDPR, keys and bad-rows endpoints need an API key
   admin_key_env: STREAMREC_ADMIN_KEY   # the first admin key comes from this variable

@@ -2,7 +2,9 @@
 // the embedded single-machine setup). Unknown keys are errors, so typos do not pass.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <string>
+#include <vector>
 
 #include "collector/decode.h"
 #include "common/status.h"
@@ -26,6 +28,10 @@ struct Config {
   int64_t bad_rows_retention_ms = 7ll * 24 * 3600 * 1000;
   //! Business rules {tenant: {placement: rules}} loaded at start (YAML), optional.
   std::string rules_file;
+  //! A YAML scenario run on every processed event (docs/SCENARIOS.md), optional.
+  std::string scenario_file;
+  //! Where each user's new list is pushed (docs/SINKS.md): webhook, shopify, log.
+  std::vector<boost::json::object> sinks;
 };
 
 //! Parses YAML text; errors name the key path (e.g. "pipeline.window_minutes").

@@ -10,6 +10,8 @@
 #include "app/commands.h"
 #include "app/config.h"
 #include "app/model_commands.h"
+#include "app/report_command.h"
+#include "app/scenario_commands.h"
 
 namespace {
 
@@ -77,6 +79,8 @@ int main(int argc, char** argv) {
 
   streamrec::app::RegisterToolCommands(cli);
   streamrec::app::RegisterModelCommands(cli);
+  streamrec::app::RegisterReportCommand(cli);
+  streamrec::app::RegisterScenarioCommands(cli);
 
   CLI11_PARSE(cli, argc, argv);
 
@@ -94,6 +98,8 @@ int main(int argc, char** argv) {
     std::cout << "ok\n";
     return 0;
   }
+  if (int rc = streamrec::app::RunReportCommand(cli); rc >= 0) return rc;
   if (int rc = streamrec::app::RunModelCommand(cli); rc >= 0) return rc;
+  if (int rc = streamrec::app::RunScenarioCommand(cli); rc >= 0) return rc;
   return streamrec::app::RunToolCommand(cli);
 }

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -15,6 +17,8 @@
 #include <vector>
 
 #include "models/eval.h"
+#include "registry/registry.h"
+#include "registry/train.h"
 
 namespace streamrec::app {
 namespace {
@@ -38,6 +42,24 @@ struct EvaluateArgs {
 
 EvaluateArgs g_args;
 CLI::App* g_evaluate_cmd = nullptr;
+
+// `streamrec train` and `streamrec models ...` (the model registry).
+struct RegistryArgs {
+  std::string registry = "data/models";  // <data_dir>/models with the default data_dir
+  std::string name;
+  int64_t version = 0;
+  std::string torchscript, vocab, signature;
+  registry::TrainRequest train;
+  bool quiet = false;
+};
+RegistryArgs g_reg;
+CLI::App* g_train_cmd = nullptr;
+CLI::App* g_models_cmd = nullptr;
+CLI::App* g_list_cmd = nullptr;
+CLI::App* g_show_cmd = nullptr;
+CLI::App* g_promote_cmd = nullptr;
+CLI::App* g_rollback_cmd = nullptr;
+CLI::App* g_import_cmd = nullptr;
 
 enum class Protocol { kSession, kLeaveOneOut };
 
@@ -306,9 +328,164 @@ int RunEvaluate() {
   return 0;
 }
 
+int Fail(const common::Status& s) {
+  std::cerr << "error: " << s.message << "\n";
+  return s.code == common::Code::kInvalidArgument ? 2 : 1;
+}
+
+// Metrics in one line for `models list`: the headline figures of either protocol.
+std::string Headline(const std::string& metrics_json) {
+  std::string out;
+  for (const char* key : {"\"HR@20\"", "\"MRR@20\"", "\"hr@10\"", "\"ndcg@10\"", "\"NDCG@10\""}) {
+    auto at = metrics_json.find(key);
+    if (at == std::string::npos) continue;
+    auto colon = metrics_json.find(':', at);
+    auto end = metrics_json.find_first_of(",}", colon);
+    std::string value = metrics_json.substr(colon + 1, end - colon - 1);
+    value.erase(0, value.find_first_not_of(' '));
+    if (value.size() > 6) value.resize(6);
+    out += (out.empty() ? "" : " ") + std::string(key + 1, std::strlen(key) - 2) + "=" + value;
+  }
+  return out;
+}
+
+int RunRegistryCommand() {
+  auto reg = registry::Registry::Open(g_reg.registry);
+  if (!reg.ok()) return Fail(reg.status());
+  if (*g_train_cmd) {
+    g_reg.train.progress = !g_reg.quiet;
+    auto out = registry::TrainAndRegister(*reg, g_reg.train);
+    if (!out.ok()) return Fail(out.status());
+    std::printf("registered %s v%lld (candidate) in %s\nmetrics: %s\n", out->manifest.name.c_str(),
+                static_cast<long long>(out->version),
+                reg->VersionDir(out->manifest.name, out->version).c_str(),
+                out->manifest.metrics_json.c_str());
+    return 0;
+  }
+  if (*g_list_cmd) {
+    auto list = reg->List(g_reg.name);
+    if (!list.ok()) return Fail(list.status());
+    std::printf("%-28s %7s %-11s %-10s %-11s %s\n", "name", "version", "type", "stage", "created",
+                "metrics");
+    for (const auto& m : *list) {
+      std::time_t t = m.created_ms / 1000;
+      char when[32];
+      std::strftime(when, sizeof(when), "%Y-%m-%d", std::gmtime(&t));
+      std::printf("%-28s %7lld %-11s %-10s %-11s %s\n", m.name.c_str(),
+                  static_cast<long long>(m.version),
+                  std::string(registry::ModelTypeName(m.type)).c_str(),
+                  std::string(registry::StageName(m.stage)).c_str(), when,
+                  Headline(m.metrics_json).c_str());
+    }
+    return 0;
+  }
+  if (*g_show_cmd) {
+    auto m = reg->Show(g_reg.name, g_reg.version);
+    if (!m.ok()) return Fail(m.status());
+    std::cout << registry::ManifestToJson(*m);
+    return 0;
+  }
+  if (*g_promote_cmd) {
+    if (auto s = reg->Promote(g_reg.name, g_reg.version); !s.ok()) return Fail(s);
+    std::printf("%s v%lld is production\n", g_reg.name.c_str(),
+                static_cast<long long>(g_reg.version));
+    return 0;
+  }
+  if (*g_rollback_cmd) {
+    auto v = reg->Rollback(g_reg.name);
+    if (!v.ok()) return Fail(v.status());
+    std::printf("%s rolled back: v%lld is production\n", g_reg.name.c_str(),
+                static_cast<long long>(*v));
+    return 0;
+  }
+  if (*g_import_cmd) {
+    auto v = registry::ImportTorchscript(*reg, g_reg.name, g_reg.torchscript, g_reg.vocab,
+                                         g_reg.signature);
+    if (!v.ok()) return Fail(v.status());
+    std::printf("imported %s v%lld (candidate, torchscript)\n", g_reg.name.c_str(),
+                static_cast<long long>(*v));
+    return 0;
+  }
+  std::cerr << "error: models needs a subcommand: list|show|promote|rollback|import\n";
+  return 2;
+}
+
+void RegisterRegistryCommands(CLI::App& cli) {
+  auto& t = g_reg.train;
+  auto* train = cli.add_subcommand("train", "train a model, evaluate it and register a candidate");
+  g_train_cmd = train;
+  train->add_option("--model", t.model, "vsknn|sknn|covis|sasrec")
+      ->check(CLI::IsMember({"vsknn", "sknn", "covis", "sasrec"}))
+      ->capture_default_str();
+  train
+      ->add_option("--dataset", t.dataset,
+                   "diginetica|yoochoose|retailrocket (session protocol), beauty|yelp|lastfm "
+                   "(leave-one-out)")
+      ->check(
+          CLI::IsMember({"diginetica", "yoochoose", "retailrocket", "beauty", "yelp", "lastfm"}))
+      ->capture_default_str();
+  train->add_option("--data", t.data_path,
+                    "your own file instead: sessions per line (user item... for sasrec)");
+  train->add_option("--data-dir", t.datasets_dir,
+                    "datasets folder (default $STREAMREC_DATASETS or ../shared/datasets)");
+  train->add_option("--registry", g_reg.registry, "registry folder")->capture_default_str();
+  train->add_option("--name", t.name, "registry name (default <model>-<dataset>)");
+  train->add_option("--epochs", t.epochs, "sasrec: max epochs (default: early stopping)");
+  train->add_option("--max-seconds", t.max_seconds, "sasrec: stop after the epoch past this");
+  train
+      ->add_option("--max-sessions", t.max_sessions,
+                   "train on the newest N sessions (users); 0 all")
+      ->capture_default_str();
+  train->add_option("--max-test", t.max_test, "evaluate at most N cases (users); 0 all")
+      ->capture_default_str();
+  train->add_option("--knn-k", t.knn.k, "sknn/vsknn: neighbours")->capture_default_str();
+  train->add_option("--sample-size", t.knn.sample_size, "sknn/vsknn: recent sessions considered")
+      ->capture_default_str();
+  train->add_option("--idf-weighting", t.knn.idf_weighting, "vsknn: IDF weight of votes, 0 off")
+      ->capture_default_str();
+  train->add_flag("--quiet", g_reg.quiet, "no progress output");
+
+  auto* models =
+      cli.add_subcommand("models", "the model registry: list|show|promote|rollback|import");
+  g_models_cmd = models;
+  models->require_subcommand(1);
+  auto with_registry = [](CLI::App* cmd) {
+    cmd->add_option("--registry", g_reg.registry, "registry folder")->capture_default_str();
+  };
+  g_list_cmd = models->add_subcommand("list", "every version, or one name's");
+  with_registry(g_list_cmd);
+  g_list_cmd->add_option("--name", g_reg.name, "only this model");
+  g_show_cmd = models->add_subcommand("show", "a version's manifest (JSON)");
+  with_registry(g_show_cmd);
+  g_show_cmd->add_option("--name", g_reg.name)->required();
+  g_show_cmd->add_option("--version", g_reg.version, "default: the latest");
+  g_promote_cmd = models->add_subcommand("promote", "make a version production");
+  with_registry(g_promote_cmd);
+  g_promote_cmd->add_option("--name", g_reg.name)->required();
+  g_promote_cmd->add_option("--version", g_reg.version)->required();
+  g_rollback_cmd = models->add_subcommand("rollback", "back to the previous production version");
+  with_registry(g_rollback_cmd);
+  g_rollback_cmd->add_option("--name", g_reg.name)->required();
+  g_import_cmd = models->add_subcommand("import", "register your own TorchScript module");
+  with_registry(g_import_cmd);
+  g_import_cmd->add_option("--name", g_reg.name)->required();
+  g_import_cmd->add_option("--torchscript", g_reg.torchscript, "module saved by torch.jit.save")
+      ->required()
+      ->check(CLI::ExistingFile);
+  g_import_cmd->add_option("--vocab", g_reg.vocab, "item ids, one per line (line k = model id k)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  g_import_cmd
+      ->add_option("--signature", g_reg.signature,
+                   "inputs as JSON: [{\"name\":\"items\",\"type\":\"list<string>\"}] "
+                   "or {\"inputs\":[...],\"outputs\":[...]}")
+      ->required();
+}
+
 }  // namespace
 
 void RegisterModelCommands(CLI::App& cli) {
+  RegisterRegistryCommands(cli);
   auto* cmd = cli.add_subcommand("evaluate",
                                  "train a recommender on a shared dataset and score it offline");
   g_evaluate_cmd = cmd;
@@ -346,6 +523,7 @@ void RegisterModelCommands(CLI::App& cli) {
 
 int RunModelCommand(CLI::App&) {
   if (g_evaluate_cmd && *g_evaluate_cmd) return RunEvaluate();
+  if ((g_train_cmd && *g_train_cmd) || (g_models_cmd && *g_models_cmd)) return RunRegistryCommand();
   return -1;
 }
 

@@ -1,5 +1,7 @@
 // Offline model subcommands: `streamrec evaluate` trains a recommender on a shared dataset's
-// training file and scores it with that dataset's protocol.
+// training file and scores it with that dataset's protocol; `streamrec train` does the same and
+// registers the model as a candidate; `streamrec models list|show|promote|rollback|import` manages
+// the registry (src/registry, docs/REGISTRY.md).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "pipeline/user_state.h"
+#include "registry/recommender.h"
 #include "store/key_schema.h"
 
 namespace streamrec::pipeline {
@@ -191,7 +192,14 @@ class PipelineImpl final : public Pipeline {
     metrics_.RemoveCallbacks(this);
   }
 
+  const models::ItemModel& item_model() const override { return model_; }
   void AddObserver(EventObserver observer) override { observers_.push_back(std::move(observer)); }
+  void SetRecommender(std::shared_ptr<models::Recommender> recommender) override {
+    recommender_.store(std::move(recommender));
+  }
+  void AddListObserver(ListObserver observer) override {
+    list_observers_.push_back(std::move(observer));
+  }
 
   Status Start() override {
     std::lock_guard lock(lifecycle_mu_);
@@ -259,7 +267,7 @@ class PipelineImpl final : public Pipeline {
     }
     // Recommend() leaves the window's own items out itself. NOTE: passing them
     // in `exclude` as well would also drop them as co-visitation sources.
-    auto rec = model_.Recommend(tenant, window, n);
+    auto rec = RecommendFor(tenant, user, window, n);
     RecList out;
     out.items = std::move(rec.items);
     out.model = rec.model.empty() ? "popularity" : std::move(rec.model);
@@ -346,6 +354,7 @@ class PipelineImpl final : public Pipeline {
     std::string tenant, user;
     UserState state;
     bool touched = false;
+    std::optional<RecList> recs;  //!< kept for list observers only
   };
 
   //! Waits until every partition's events below `targets` are applied.
@@ -636,7 +645,7 @@ class PipelineImpl final : public Pipeline {
       std::string key = store::UserStateKey(e.tenant, e.user_id);
       auto found = users.find(key);
       if (found == users.end()) {
-        CachedUser cached{e.tenant, e.user_id, {}, false};
+        CachedUser cached{e.tenant, e.user_id, {}, false, std::nullopt};
         std::string bytes;
         auto s = store_.db(Cf::kState)->Get({}, store_.cf(Cf::kState), key, &bytes);
         if (s.ok()) {
@@ -685,10 +694,11 @@ class PipelineImpl final : public Pipeline {
     for (auto &[key, cached] : users) {
       if (!cached.touched) continue;
       auto window = cached.state.Window(options_.window_ms, options_.window_max_items);
-      auto rec = model_.Recommend(cached.tenant, window, options_.rec_count);
+      auto rec = RecommendFor(cached.tenant, cached.user, window, options_.rec_count);
       RecList recs{std::move(rec.items), std::move(rec.model), now_ms, cached.state.last_event_ms};
       wb.Put(cf, key, EncodeUserState(cached.state));
       wb.Put(cf, store::RecsKey(cached.tenant, cached.user), EncodeRecList(recs));
+      if (!list_observers_.empty()) cached.recs = std::move(recs);
     }
     for (uint32_t p : w.partitions) {
       if (user_next[p] != w.user_next[p]) {
@@ -703,6 +713,11 @@ class PipelineImpl final : public Pipeline {
       if (!s.ok()) return store::FromRocks(s, "write user states");
     }
     w.user_next = std::move(user_next);
+    // Only lists that are now stored go out (sinks push them to the shop).
+    for (const auto &[key, cached] : users) {
+      if (!cached.touched || !cached.recs) continue;
+      for (const auto &observe : list_observers_) observe(cached.tenant, cached.user, *cached.recs);
+    }
     for (uint32_t p : w.partitions) {
       cursors_[p].user_durable.store(w.user_next[p], std::memory_order_release);
     }
@@ -789,6 +804,27 @@ class PipelineImpl final : public Pipeline {
     return Status::Ok();
   }
 
+  //! Co-visitation, or the Recommender's list when one is set, topped up from co-visitation
+  //! (which alone answers for cold users and unknown items).
+  models::Recommendation RecommendFor(std::string_view tenant, std::string_view user,
+                                      std::span<const models::WindowItem> window, size_t n) const {
+    auto recommender = recommender_.load();
+    if (!recommender || window.empty()) return model_.Recommend(tenant, window, n);
+    std::vector<std::string> items;
+    items.reserve(window.size());
+    for (const auto &w : window) items.push_back(w.item_id);
+    auto learned = recommender->Recommend(tenant, user, items, n);
+    if (learned.items.size() > n) learned.items.resize(n);
+    if (learned.items.size() == n) return {std::move(learned.items), std::move(learned.model)};
+    // The learned items are not window items, so excluding them keeps every co-visitation source.
+    std::vector<std::string> taken;
+    for (const auto &s : learned.items) taken.push_back(s.item_id);
+    auto fallback = model_.Recommend(tenant, window, n - learned.items.size(), taken);
+    if (learned.items.empty()) return fallback;
+    for (auto &s : fallback.items) learned.items.push_back(std::move(s));
+    return {std::move(learned.items), std::move(learned.model)};
+  }
+
   //! Observer writes collected into the step's batch.
   struct BatchWrites final : StepWrites {
     explicit BatchWrites(rocksdb::ColumnFamilyHandle *family) : cf(family) {}
@@ -799,11 +835,13 @@ class PipelineImpl final : public Pipeline {
   };
 
   std::vector<EventObserver> observers_;
+  std::vector<ListObserver> list_observers_;
   store::Store &store_;
   log::EventLog &log_;
   const PipelineOptions options_;
   common::Registry &metrics_;
   models::ItemModel model_;
+  std::atomic<std::shared_ptr<models::Recommender>> recommender_;  //!< null: co-visitation only
   const uint32_t partitions_;
   const uint32_t workers_;
   std::shared_ptr<Inbox> inbox_;

@@ -22,6 +22,10 @@
 #include "models/item_model.h"
 #include "store/store.h"
 
+namespace streamrec::models {
+class Recommender;  // registry/recommender.h
+}  // namespace streamrec::models
+
 namespace streamrec::pipeline {
 
 struct PipelineOptions {
@@ -80,6 +84,12 @@ class StepWrites {
 using EventObserver =
     std::function<void(const events::Event& event, const UserState& state, StepWrites& writes)>;
 
+struct RecList;
+//! Sees each user's new list after the step that computed it was stored (worker thread;
+//! keep it quick: sinks only enqueue).
+using ListObserver = std::function<void(const std::string& tenant, const std::string& user,
+                                        const RecList& list)>;
+
 class Pipeline {
  public:
   static common::Result<std::unique_ptr<Pipeline>> Open(store::Store& store, log::EventLog& log,
@@ -88,8 +98,17 @@ class Pipeline {
                                                         common::Registry& metrics);
   virtual ~Pipeline() = default;
 
+  //! The live item models (thread-safe reads), for scenario recommend steps.
+  virtual const models::ItemModel& item_model() const = 0;
+
   //! Adds an observer; call before Start().
   virtual void AddObserver(EventObserver observer) = 0;
+  virtual void AddListObserver(ListObserver observer) = 0;
+
+  //! Stored lists come from `recommender` (e.g. registry::ModelHost) instead of the co-visitation
+  //! model, topped up from co-visitation when it returns fewer than n items; nullptr (the
+  //! default) is co-visitation alone. Thread-safe; may be called while running.
+  virtual void SetRecommender(std::shared_ptr<models::Recommender> recommender) = 0;
 
   //! Recovers state (item checkpoint + replay of the log from stored offsets), registers
   //! the log's commit listener and starts the workers.

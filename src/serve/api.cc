@@ -7,6 +7,8 @@
 #include <optional>
 
 #include "common/clock.h"
+#include "kpi/report.h"
+#include "kpi/widget_asset.h"
 #include "serve/catalog_api.h"
 #include "serve/request.h"
 
@@ -90,6 +92,8 @@ struct Api::Impl {
   auth::KeyStore& keys;
   const auth::UserTokenSecrets& token_secrets;
   auth::RateLimiter& limiter;
+  kpi::KpiTracker* kpis;
+  scenario::ScenarioHost* scenario_host;
   CatalogApi catalog_api;
   std::atomic<uint64_t> list_counter{0};
 
@@ -106,6 +110,8 @@ struct Api::Impl {
         keys(d.keys),
         token_secrets(d.token_secrets),
         limiter(d.limiter),
+        kpis(d.kpis),
+        scenario_host(d.scenario),
         catalog_api(d.catalog, d.rules, d.store) {}
 
   // --- metrics helpers (lookups are cheap next to a request; they take a lock).
@@ -433,6 +439,9 @@ struct Api::Impl {
     auto redacted = log.Redact(tenant, user);
     if (!redacted.ok()) return RespondError(req, respond, redacted.status());
     if (auto s = pipeline.ForgetUser(tenant, user); !s.ok()) return RespondError(req, respond, s);
+    if (auto s = kpis ? kpis->ForgetUser(tenant, user) : Status::Ok(); !s.ok()) {
+      return RespondError(req, respond, s);
+    }
     auto bad_rows = store.EraseBadRowsMentioning(user);
     if (!bad_rows.ok()) return RespondError(req, respond, bad_rows.status());
 
@@ -448,6 +457,36 @@ struct Api::Impl {
     body["verified"] = verified;
     respond(JsonResponse(req, verified ? http::status::ok : http::status::internal_server_error,
                          json::serialize(body)));
+  }
+
+  // --- KPIs and the storefront widget (src/kpi, docs/KPIS.md, docs/WIDGET.md)
+  //! GET /v1/kpis?tenant=&from=&to=&placement=&group_by=
+  void Kpis(const Request& req, const Target& t, const Responder& respond) {
+    if (!kpis) {
+      return RespondError(req, respond,
+                          Status::Make(Code::kNotFound, "no_route", "KPIs are off", "path"));
+    }
+    auto query = kpi::MakeQuery(TenantOf(t), t.Param("from"), t.Param("to"), t.Param("placement"),
+                                t.Param("group_by"), common::NowMs());
+    if (!query.ok()) return RespondError(req, respond, query.status());
+    respond(JsonResponse(req, http::status::ok, kpi::ReportJson(kpis->Query(*query))));
+  }
+
+  //! GET /widget.js: the embedded widget; shops' pages load it cross-origin by <script>.
+  void WidgetJs(const Request& req, const Responder& respond) {
+    Response res{http::status::ok, req.version()};
+    res.keep_alive(req.keep_alive());
+    res.set(http::field::content_type, "text/javascript; charset=utf-8");
+    res.set(http::field::cache_control, "public, max-age=300");
+    res.set(http::field::etag, kpi::WidgetJsEtag());
+    auto match = req.find(http::field::if_none_match);
+    if (match != req.end() && match->value() == kpi::WidgetJsEtag()) {
+      res.result(http::status::not_modified);
+    } else if (req.method() != http::verb::head) {
+      res.body() = kpi::WidgetJs();
+    }
+    res.prepare_payload();
+    respond(std::move(res));
   }
 
   void BadRows(const Request& req, const Target& t, const Responder& respond) {
@@ -488,11 +527,13 @@ struct Api::Impl {
       if (seg[1] == "items" && seg.size() <= 3) return write ? "catalog:write" : "catalog:read";
       if (seg[1] == "rules") return write ? "rules:write" : "rules:read";
       if (seg[1] == "keys") return "admin";
+      if (seg[1] == "scenario") return write ? "scenario:write" : "scenario:read";
       if (seg[1] == "users" && (seg.size() == 3 || (seg.size() == 4 && seg[3] == "export"))) {
         return "gdpr";
       }
     }
     if (path == "/v1/bad-rows") return "admin";
+    if (path == "/v1/kpis") return "kpis:read";
     return std::nullopt;
   }
 
@@ -557,8 +598,10 @@ struct Api::Impl {
             .Inc();
         return RespondError(req, respond, s);
       }
+      if (t.path == "/v1/kpis") return Kpis(req, t, Timed("kpis", std::move(respond)));
       if (catalog_api.Handle(req, t, tenant, respond)) return;
       if (seg.size() >= 2 && seg[1] == "keys") return Keys(req, t, respond);
+      if (seg.size() >= 2 && seg[1] == "scenario") return Scenario(req, t, respond);
       if (seg.size() == 3) {
         if (method != http::verb::delete_) return MethodNotAllowed(req, respond, "DELETE");
         return Erase(req, t, Timed("erase", std::move(respond)));
@@ -590,10 +633,35 @@ struct Api::Impl {
       }
       return Similar(req, t, Timed("similar", std::move(respond)));
     }
+    if (t.path == "/widget.js") return WidgetJs(req, respond);
     if (t.path == "/healthz") return Health(req, respond);
     if (t.path == "/metrics") return Metrics(req, respond);
     RespondError(req, respond,
                  Status::Make(Code::kNotFound, "no_route", "no such endpoint: " + t.path, "path"));
+  }
+
+  //! GET /v1/scenario: the running graph with live per-step counts; PUT loads a new version
+  //! (all errors answered, the running one kept on failure); POST /v1/scenario/rollback?version=N.
+  void Scenario(const Request& req, const Target& t, const Responder& respond) {
+    if (!scenario_host) {
+      return RespondError(req, respond,
+                          Status::Make(Code::kNotFound, "no_route", "no scenarios here", "path"));
+    }
+    const auto method = req.method();
+    if (method == http::verb::put || method == http::verb::post) {
+      Status s;
+      if (t.segments.size() == 3 && t.segments[2] == "rollback") {
+        auto version = ParseCount(t, "version", 0, 1, SIZE_MAX);
+        if (!version.ok()) return RespondError(req, respond, version.status());
+        s = scenario_host->Rollback(static_cast<int64_t>(*version));
+      } else {
+        s = scenario_host->Load(req.body());
+      }
+      if (!s.ok()) return RespondError(req, respond, s);
+    }
+    std::string graph =
+        scenario_host->Current() ? scenario_host->GraphJson() : R"({"scenario":null})";
+    respond(JsonResponse(req, http::status::ok, std::move(graph)));
   }
 
   //! POST /v1/keys {tenant, scopes, name} -> the key, shown once; GET /v1/keys lists;

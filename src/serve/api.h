@@ -10,9 +10,11 @@
 #include "catalog/catalog.h"
 #include "collector/decode.h"
 #include "common/metrics.h"
+#include "kpi/kpi_tracker.h"
 #include "log/event_log.h"
 #include "pipeline/pipeline.h"
 #include "rules/rule_book.h"
+#include "scenario/host.h"
 #include "serve/http_server.h"
 #include "store/store.h"
 
@@ -37,6 +39,8 @@ struct ApiDeps {
   auth::KeyStore& keys;
   const auth::UserTokenSecrets& token_secrets;
   auth::RateLimiter& limiter;
+  kpi::KpiTracker* kpis = nullptr;  //!< KPIs of served lists; nullptr: /v1/kpis is 404
+  scenario::ScenarioHost* scenario = nullptr;  //!< nullptr: /v1/scenario is 404
 };
 
 class Api {

@@ -48,6 +48,30 @@ std::string RecsKey(std::string_view tenant, std::string_view user);
 //! "o" consumer \0 partition(u32) -> u64 next seq to process
 std::string OffsetKey(std::string_view consumer, uint32_t partition);
 
+// --- kState, KPIs (src/kpi): every key starts with kKpiPrefix
+inline constexpr std::string_view kKpiPrefix = "k";
+//! "ka" tenant \0 placement \0 model \0 variant \0 hour-start ms (u64 BE) -> KPI counts
+inline constexpr std::string_view kKpiBucketPrefix = "ka";
+//! "ku" tenant \0 user -> the user's recently shown and clicked lists (KPI attribution)
+inline std::string KpiUserKey(std::string_view tenant, std::string_view user) {
+  std::string k = "ku";
+  k.append(tenant);
+  k.push_back('\0');
+  k.append(user);
+  return k;
+}
+inline std::string KpiBucketKey(std::string_view tenant, std::string_view placement,
+                                std::string_view model, std::string_view variant,
+                                uint64_t hour_ms) {
+  std::string k(kKpiBucketPrefix);
+  for (std::string_view part : {tenant, placement, model, variant}) {
+    k.append(part);
+    k.push_back('\0');
+  }
+  AppendU64(k, hour_ms);
+  return k;
+}
+
 // --- kItems
 //! "i" tenant \0 item -> item state
 std::string ItemKey(std::string_view tenant, std::string_view item);

@@ -65,8 +65,8 @@ class NetImpl : public torch::nn::Module {
         hidden_(o.hidden),
         dropout_(o.dropout),
         item_emb_(register_module(
-            "item_emb",
-            torch::nn::Embedding(torch::nn::EmbeddingOptions(n_items + 1, o.hidden).padding_idx(0)))),
+            "item_emb", torch::nn::Embedding(
+                            torch::nn::EmbeddingOptions(n_items + 1, o.hidden).padding_idx(0)))),
         pos_emb_(register_module("pos_emb", torch::nn::Embedding(o.max_len, o.hidden))),
         final_ln_(register_module("final_ln",
                                   torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.hidden})))) {
@@ -221,8 +221,7 @@ struct SasrecModel::Impl {
       const auto* last = seq.select(1, -1).contiguous().data_ptr<int64_t>();
       for (size_t i = 0; i < batch.size(); ++i) {
         // A user without a usable history or target cannot be ranked: counted as a miss.
-        const bool usable =
-            last[i] != 0 && targets[start + i] > 0 && targets[start + i] <= n_items;
+        const bool usable = last[i] != 0 && targets[start + i] > 0 && targets[start + i] <= n_items;
         metrics.Add(usable ? r[i] : std::numeric_limits<int32_t>::max());
       }
     }
@@ -247,9 +246,10 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
   for (const auto& seq : train_seqs) {
     for (int32_t item : seq) {
       if (item < 1 || item > n_items) {
-        return Status::Invalid("bad_item", "item id " + std::to_string(item) +
-                                               " outside 1.." + std::to_string(n_items),
-                               "train_seqs");
+        return Status::Invalid(
+            "bad_item",
+            "item id " + std::to_string(item) + " outside 1.." + std::to_string(n_items),
+            "train_seqs");
       }
     }
   }
@@ -270,8 +270,7 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
     examples.emplace_back(seq.begin() + first, seq.begin() + n);
   }
   if (examples.empty()) {
-    return Status::Invalid("no_data", "no training sequence with at least 2 items",
-                           "train_seqs");
+    return Status::Invalid("no_data", "no training sequence with at least 2 items", "train_seqs");
   }
   try {
     ThreadScope threads(options.threads);
@@ -283,7 +282,8 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
     impl->net = Net(n_items, options);
     Net& net = impl->net;
     torch::optim::AdamW optimizer(
-        net->parameters(), torch::optim::AdamWOptions(options.lr).weight_decay(options.weight_decay));
+        net->parameters(),
+        torch::optim::AdamWOptions(options.lr).weight_decay(options.weight_decay));
 
     std::map<std::string, torch::Tensor> best_state;
     double best_ndcg = -1;
@@ -319,10 +319,9 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
         auto hidden = net->Encode(inputs).reshape({b * width, options.hidden});
         auto flat_targets = targets.reshape({-1});
         auto index = flat_targets.nonzero().squeeze(1);
-        auto logits =
-            hidden.index_select(0, index).matmul(net->ItemWeights().slice(0, 1).t());
-        auto loss = torch::nn::functional::cross_entropy(
-            logits, flat_targets.index_select(0, index) - 1);
+        auto logits = hidden.index_select(0, index).matmul(net->ItemWeights().slice(0, 1).t());
+        auto loss =
+            torch::nn::functional::cross_entropy(logits, flat_targets.index_select(0, index) - 1);
         optimizer.zero_grad();
         loss.backward();
         optimizer.step();
@@ -384,17 +383,16 @@ Status SasrecModel::Save(const std::string& path) const {
     const auto& o = impl_->options;
     const auto& info = impl_->info;
     torch::serialize::OutputArchive archive;
-    archive.write("sasrec_meta",
-                  torch::tensor({kFormatVersion, int64_t(impl_->n_items), o.max_len, o.hidden,
-                                 o.layers, o.heads, o.batch, o.epochs, o.patience,
-                                 int64_t(o.seed), int64_t(o.threads), info.epochs_run,
-                                 info.best_epoch, int64_t(info.best_val.users)},
-                                torch::kLong));
+    archive.write(
+        "sasrec_meta",
+        torch::tensor({kFormatVersion, int64_t(impl_->n_items), o.max_len, o.hidden, o.layers,
+                       o.heads, o.batch, o.epochs, o.patience, int64_t(o.seed), int64_t(o.threads),
+                       info.epochs_run, info.best_epoch, int64_t(info.best_val.users)},
+                      torch::kLong));
     archive.write("sasrec_real",
-                  torch::tensor({o.dropout, o.lr, o.weight_decay, info.seconds,
-                                 info.best_val.hr5, info.best_val.hr10, info.best_val.hr20,
-                                 info.best_val.ndcg5, info.best_val.ndcg10,
-                                 info.best_val.ndcg20},
+                  torch::tensor({o.dropout, o.lr, o.weight_decay, info.seconds, info.best_val.hr5,
+                                 info.best_val.hr10, info.best_val.hr20, info.best_val.ndcg5,
+                                 info.best_val.ndcg10, info.best_val.ndcg20},
                                 torch::kDouble));
     impl_->net->save(archive);
     archive.save_to(path);
@@ -423,8 +421,8 @@ Result<SasrecModel> SasrecModel::Load(const std::string& path) {
     const auto* m = meta.data_ptr<int64_t>();
     const auto* r = real.data_ptr<double>();
     if (m[0] != kFormatVersion) {
-      return Status::Invalid("bad_model", path + ": unsupported model format version " +
-                                              std::to_string(m[0]), "path");
+      return Status::Invalid(
+          "bad_model", path + ": unsupported model format version " + std::to_string(m[0]), "path");
     }
     auto impl = std::make_unique<Impl>();
     impl->n_items = static_cast<int32_t>(m[1]);
@@ -452,8 +450,8 @@ Result<SasrecModel> SasrecModel::Load(const std::string& path) {
   }
 }
 
-std::vector<std::pair<int32_t, float>> SasrecModel::TopK(std::span<const int32_t> history,
-                                                         size_t k, bool mask_history) const {
+std::vector<std::pair<int32_t, float>> SasrecModel::TopK(std::span<const int32_t> history, size_t k,
+                                                         bool mask_history) const {
   std::vector<std::pair<int32_t, float>> out;
   if (k == 0) return out;
   try {
@@ -513,8 +511,7 @@ Result<LooMetrics> SasrecModel::Evaluate(std::span<const std::vector<int32_t>> h
   try {
     return impl_->EvaluateUnchecked(histories, targets, mask_history);
   } catch (const c10::Error& e) {
-    return Status::Internal(std::string("sasrec evaluation failed: ") +
-                            e.what_without_backtrace());
+    return Status::Internal(std::string("sasrec evaluation failed: ") + e.what_without_backtrace());
   }
 }
 

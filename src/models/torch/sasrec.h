@@ -19,15 +19,15 @@
 namespace streamrec::models {
 
 struct SasrecOptions {
-  int64_t max_len = 50;  //!< most recent items fed to the model
-  int64_t hidden = 64;   //!< embedding and model width
-  int64_t layers = 2;    //!< pre-LN transformer blocks
-  int64_t heads = 1;     //!< must divide hidden
-  double dropout = 0.2;  //!< embeddings, attention weights, residual branches
-  double lr = 1e-3;      //!< AdamW
+  int64_t max_len = 50;       //!< most recent items fed to the model
+  int64_t hidden = 64;        //!< embedding and model width
+  int64_t layers = 2;         //!< pre-LN transformer blocks
+  int64_t heads = 1;          //!< must divide hidden
+  double dropout = 0.2;       //!< embeddings, attention weights, residual branches
+  double lr = 1e-3;           //!< AdamW
   double weight_decay = 0.0;  //!< AdamW decoupled weight decay
-  int64_t batch = 256;   //!< users per step
-  int64_t epochs = 200;  //!< upper bound; see patience
+  int64_t batch = 256;        //!< users per step
+  int64_t epochs = 200;       //!< upper bound; see patience
   //! Early stop after this many epochs without a better validation NDCG@10; the best
   //! epoch's weights are kept. <= 0: no validation hold-out, train all `epochs` on all items.
   int64_t patience = 10;
@@ -40,10 +40,10 @@ struct SasrecOptions {
 
 //! One training epoch, reported to the progress callback.
 struct SasrecEpoch {
-  int64_t epoch = 0;  //!< 1-based
-  double loss = 0;    //!< mean cross-entropy per target position
-  LooMetrics val;     //!< validation metrics (users == 0 without a hold-out)
-  double seconds = 0; //!< training + validation time of this epoch
+  int64_t epoch = 0;   //!< 1-based
+  double loss = 0;     //!< mean cross-entropy per target position
+  LooMetrics val;      //!< validation metrics (users == 0 without a hold-out)
+  double seconds = 0;  //!< training + validation time of this epoch
 };
 using SasrecProgress = std::function<void(const SasrecEpoch&)>;
 

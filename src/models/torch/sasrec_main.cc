@@ -1,9 +1,9 @@
 // streamrec-sasrec: train / evaluate / bench a SASRec model on a `user item item ...` file
 // with the leave-one-out protocol (last item = test, second-to-last = validation).
 // To be folded into `streamrec train` later.
-#include <CLI/CLI.hpp>
 #include <malloc.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -61,10 +61,9 @@ std::string OptionsJson(const SasrecOptions& o) {
                 "{\"max_len\":%lld,\"hidden\":%lld,\"layers\":%lld,\"heads\":%lld,"
                 "\"dropout\":%g,\"lr\":%g,\"weight_decay\":%g,\"batch\":%lld,\"epochs\":%lld,"
                 "\"patience\":%lld,\"seed\":%llu,\"threads\":%d,\"max_seconds\":%g}",
-                (long long)o.max_len, (long long)o.hidden, (long long)o.layers,
-                (long long)o.heads, o.dropout, o.lr, o.weight_decay, (long long)o.batch,
-                (long long)o.epochs, (long long)o.patience, (unsigned long long)o.seed, o.threads,
-                o.max_seconds);
+                (long long)o.max_len, (long long)o.hidden, (long long)o.layers, (long long)o.heads,
+                o.dropout, o.lr, o.weight_decay, (long long)o.batch, (long long)o.epochs,
+                (long long)o.patience, (unsigned long long)o.seed, o.threads, o.max_seconds);
   return buf;
 }
 
@@ -84,17 +83,17 @@ int Fail(const common::Status& status) {
 
 int RunTrain(const std::string& data_path, const std::string& out_dir, size_t max_users,
              const SasrecOptions& options) {
-  auto data = ReadUserSequences(data_path, max_users);
+  auto data = ReadIdSequences(data_path, max_users);
   if (!data.ok()) return Fail(data.status());
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) {
-    return Fail(common::Status::Invalid("bad_path", "cannot create " + out_dir + ": " +
-                                                        ec.message(), "out"));
+    return Fail(common::Status::Invalid("bad_path",
+                                        "cannot create " + out_dir + ": " + ec.message(), "out"));
   }
   const Split split = LeaveOneOut(*data);
-  std::cerr << "data " << data_path << ": " << data->sequences.size() << " users, "
-            << data->n_items << " items, " << split.test_target.size() << " test users\n";
+  std::cerr << "data " << data_path << ": " << data->sequences.size() << " users, " << data->n_items
+            << " items, " << split.test_target.size() << " test users\n";
   auto model = SasrecModel::Train(split.train, data->n_items, options, [](const SasrecEpoch& e) {
     std::fprintf(stderr, "epoch %3lld loss %.4f val_hr10 %.4f val_ndcg10 %.4f %.1fs\n",
                  (long long)e.epoch, e.loss, e.val.hr10, e.val.ndcg10, e.seconds);
@@ -103,8 +102,8 @@ int RunTrain(const std::string& data_path, const std::string& out_dir, size_t ma
   const auto& info = model->train_info();
   auto test = model->Evaluate(split.test_history, split.test_target, true);
   if (!test.ok()) return Fail(test.status());
-  const LooMetrics pop = EvaluatePopularity(split.train, split.test_history, split.test_target,
-                                            data->n_items);
+  const LooMetrics pop =
+      EvaluatePopularity(split.train, split.test_history, split.test_target, data->n_items);
   if (auto s = model->Save(out_dir + "/model.pt"); !s.ok()) return Fail(s);
 
   std::ofstream curve(out_dir + "/curve.csv");
@@ -120,21 +119,21 @@ int RunTrain(const std::string& data_path, const std::string& out_dir, size_t ma
   manifest << "{\n  \"name\": "
            << JsonString(std::filesystem::path(out_dir).lexically_normal().filename().string())
            << ",\n  \"type\": \"sasrec\",\n  \"version\": " << kSasrecFormatVersion
-           << ",\n  \"created\": " << JsonString(UtcNow()) << ",\n  \"items\": "
-           << data->n_items << ",\n  \"users\": " << split.test_target.size()
+           << ",\n  \"created\": " << JsonString(UtcNow()) << ",\n  \"items\": " << data->n_items
+           << ",\n  \"users\": " << split.test_target.size()
            << ",\n  \"options\": " << OptionsJson(options)
            << ",\n  \"training_data\": " << JsonString(data_path)
            << ",\n  \"training\": {\"epochs_run\": " << info.epochs_run
            << ", \"best_epoch\": " << info.best_epoch << ", \"seconds\": " << info.seconds
-           << ", \"seconds_per_epoch\": " << per_epoch << "},\n  \"metrics\": {\"validation\": "
-           << info.best_val.ToJson() << ", \"test\": " << test->ToJson()
-           << ", \"test_popularity\": " << pop.ToJson()
+           << ", \"seconds_per_epoch\": " << per_epoch
+           << "},\n  \"metrics\": {\"validation\": " << info.best_val.ToJson()
+           << ", \"test\": " << test->ToJson() << ", \"test_popularity\": " << pop.ToJson()
            << ", \"protocol\": \"leave-one-out, full ranking, history masked\"}\n}\n";
   if (!manifest || !curve) {
     return Fail(common::Status::Internal("cannot write manifest.json / curve.csv in " + out_dir));
   }
-  std::cerr << "best epoch " << info.best_epoch << " of " << info.epochs_run << ", "
-            << info.seconds << " s; test " << test->ToJson() << "\n";
+  std::cerr << "best epoch " << info.best_epoch << " of " << info.epochs_run << ", " << info.seconds
+            << " s; test " << test->ToJson() << "\n";
   std::cout << test->ToJson() << "\n";
   return 0;
 }
@@ -142,29 +141,29 @@ int RunTrain(const std::string& data_path, const std::string& out_dir, size_t ma
 int RunEvaluate(const std::string& data_path, const std::string& model_dir, size_t max_users) {
   auto model = SasrecModel::Load(model_dir + "/model.pt");
   if (!model.ok()) return Fail(model.status());
-  auto data = ReadUserSequences(data_path, max_users);
+  auto data = ReadIdSequences(data_path, max_users);
   if (!data.ok()) return Fail(data.status());
   const Split split = LeaveOneOut(*data);
   auto test = model->Evaluate(split.test_history, split.test_target, true);
   if (!test.ok()) return Fail(test.status());
   auto val = model->Evaluate(split.val_history, split.val_target, true);
   if (!val.ok()) return Fail(val.status());
-  const LooMetrics pop = EvaluatePopularity(split.train, split.test_history, split.test_target,
-                                            data->n_items);
+  const LooMetrics pop =
+      EvaluatePopularity(split.train, split.test_history, split.test_target, data->n_items);
   std::cout << "{\"model\": " << JsonString(model_dir) << ", \"data\": " << JsonString(data_path)
             << ", \"test\": " << test->ToJson() << ", \"validation\": " << val->ToJson()
             << ", \"test_popularity\": " << pop.ToJson() << "}\n";
   return 0;
 }
 
-int RunBench(const std::string& model_dir, const std::string& data_path, size_t requests,
-             size_t k, int threads) {
+int RunBench(const std::string& model_dir, const std::string& data_path, size_t requests, size_t k,
+             int threads) {
   auto model = SasrecModel::Load(model_dir + "/model.pt");
   if (!model.ok()) return Fail(model.status());
   SetTorchThreads(threads);
   std::vector<std::vector<int32_t>> histories;
   if (!data_path.empty()) {
-    auto data = ReadUserSequences(data_path);
+    auto data = ReadIdSequences(data_path);
     if (!data.ok()) return Fail(data.status());
     for (auto& seq : data->sequences) {
       if (seq.size() >= 2) histories.emplace_back(seq.begin(), seq.end() - 1);
@@ -196,14 +195,17 @@ int RunBench(const std::string& model_dir, const std::string& data_path, size_t 
   }
   std::vector<double> sorted = us;
   std::sort(sorted.begin(), sorted.end());
-  auto pct = [&](double p) { return sorted[std::min(sorted.size() - 1, size_t(p * sorted.size()))]; };
+  auto pct = [&](double p) {
+    return sorted[std::min(sorted.size() - 1, size_t(p * sorted.size()))];
+  };
   double mean = 0;
   for (double v : us) mean += v / us.size();
-  std::printf("{\"items\": %d, \"requests\": %zu, \"k\": %zu, \"threads\": %d, "
-              "\"mean_history\": %.1f, \"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, "
-              "\"mean_us\": %.1f}\n",
-              model->n_items(), requests, k, threads, double(total_len) / requests, pct(0.5),
-              pct(0.9), pct(0.99), mean);
+  std::printf(
+      "{\"items\": %d, \"requests\": %zu, \"k\": %zu, \"threads\": %d, "
+      "\"mean_history\": %.1f, \"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, "
+      "\"mean_us\": %.1f}\n",
+      model->n_items(), requests, k, threads, double(total_len) / requests, pct(0.5), pct(0.9),
+      pct(0.99), mean);
   return 0;
 }
 

@@ -15,11 +15,10 @@ namespace streamrec::models {
 using common::Result;
 using common::Status;
 
-Result<UserSequences> ReadUserSequences(const std::string& path, size_t max_users) {
+Result<UserSequences> ReadIdSequences(const std::string& path, size_t max_users) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
-    return Status::Make(common::Code::kNotFound, "not_found", "no such data file: " + path,
-                        "data");
+    return Status::Make(common::Code::kNotFound, "not_found", "no such data file: " + path, "data");
   }
   gzFile file = gzopen(path.c_str(), "rb");  // reads plain files transparently
   if (file == nullptr) {
@@ -44,8 +43,9 @@ Result<UserSequences> ReadUserSequences(const std::string& path, size_t max_user
       auto [next, err] = std::from_chars(p, end, value);
       if (err != std::errc() || (next < end && *next != ' ' && *next != '\t' && *next != '\r') ||
           value < 0 || value > INT32_MAX) {
-        error = Status::Invalid("bad_line", path + ":" + std::to_string(line_no) +
-                                                ": expected non-negative integer ids", "data");
+        error = Status::Invalid(
+            "bad_line",
+            path + ":" + std::to_string(line_no) + ": expected non-negative integer ids", "data");
         return false;
       }
       p = next;
@@ -59,8 +59,9 @@ Result<UserSequences> ReadUserSequences(const std::string& path, size_t max_user
         continue;
       }
       if (value == 0) {
-        error = Status::Invalid("bad_line", path + ":" + std::to_string(line_no) +
-                                                ": item id 0 is reserved for padding", "data");
+        error = Status::Invalid(
+            "bad_line",
+            path + ":" + std::to_string(line_no) + ": item id 0 is reserved for padding", "data");
         return false;
       }
       out.sequences.back().push_back(static_cast<int32_t>(value));
@@ -133,7 +134,8 @@ LooMetrics EvaluatePopularity(std::span<const std::vector<int32_t>> train,
   for (size_t u = 0; u < targets.size() && u < histories.size(); ++u) {
     const int32_t target = targets[u];
     const int64_t c = (target > 0 && target <= n_items) ? count[target] : 0;
-    int64_t rank = std::lower_bound(sorted.begin(), sorted.end(), c, std::greater<>()) - sorted.begin();
+    int64_t rank =
+        std::lower_bound(sorted.begin(), sorted.end(), c, std::greater<>()) - sorted.begin();
     if (mask_history) {
       seen.assign(histories[u].begin(), histories[u].end());
       std::sort(seen.begin(), seen.end());

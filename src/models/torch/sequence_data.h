@@ -19,10 +19,12 @@ struct UserSequences {
   int32_t n_items = 0;                          //!< largest item id seen
 };
 
-//! Reads a plain or gzip file whose lines are `<user> <item> [<item> ...]`. Consecutive
+//! Reads a plain or gzip file whose lines are `<user> <item> [<item> ...]` with numeric ids
+//! used as embedding rows as they are (models/eval.h ReadUserSequences keeps string ids for
+//! the id-agnostic models). Consecutive
 //! lines of the same user are joined, so both the one-line-per-user S3-Rec format and the
 //! one-line-per-interaction SASRec format work. max_users 0: all.
-common::Result<UserSequences> ReadUserSequences(const std::string& path, size_t max_users = 0);
+common::Result<UserSequences> ReadIdSequences(const std::string& path, size_t max_users = 0);
 
 //! Full-ranking leave-one-out metrics (one target per user), averaged over users.
 struct LooMetrics {

@@ -1,0 +1,328 @@
+#include "registry/train.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "models/eval.h"
+#include "models/item_model.h"
+#include "registry/model_host.h"
+#include "registry/train_sasrec.h"
+
+namespace streamrec::registry {
+namespace internal {
+
+std::string Num(double v) {
+  std::ostringstream out;
+  out.precision(6);
+  out << v;
+  return out.str();
+}
+
+common::Result<TrainOutcome> Finish(Registry& registry, Manifest manifest,
+                                    std::vector<Artifact> artifacts) {
+  auto version = registry.Register(manifest, artifacts);
+  if (!version.ok()) return version.status();
+  auto stored = registry.Show(manifest.name, *version);
+  if (!stored.ok()) return stored.status();
+  return TrainOutcome{*version, std::move(*stored)};
+}
+
+}  // namespace internal
+
+namespace {
+
+using internal::Finish;
+using internal::Num;
+using internal::ScratchDir;
+
+namespace fs = std::filesystem;
+namespace m = streamrec::models;
+using common::Code;
+using common::Result;
+using common::Status;
+
+enum class Protocol { kSession, kLeaveOneOut };
+
+struct DatasetSpec {
+  const char* name;
+  Protocol protocol;
+  const char* train;  // relative to the datasets dir
+  const char* test;   // session protocol only
+};
+
+// The same files and protocols as `streamrec evaluate`.
+constexpr DatasetSpec kDatasets[] = {
+    {"diginetica", Protocol::kSession, "diginetica-srgnn/train_sessions.txt.gz",
+     "diginetica-srgnn/test_pairs.tsv.gz"},
+    {"yoochoose", Protocol::kSession, "yoochoose1_64-srgnn/train_sessions.txt.gz",
+     "yoochoose1_64-srgnn/test_pairs.tsv.gz"},
+    {"retailrocket", Protocol::kSession, "retailrocket-mtd/train_sessions.txt.gz",
+     "retailrocket-mtd/test_pairs.tsv.gz"},
+    {"beauty", Protocol::kLeaveOneOut, "s3rec-amazon-yelp-lastfm/Beauty.txt.gz", ""},
+    {"yelp", Protocol::kLeaveOneOut, "s3rec-amazon-yelp-lastfm/Yelp.txt.gz", ""},
+    {"lastfm", Protocol::kLeaveOneOut, "s3rec-amazon-yelp-lastfm/LastFM.txt", ""},
+};
+
+class ProgressBar {
+ public:
+  ProgressBar(std::string label, bool enabled)
+      : label_(std::move(label)), enabled_(enabled && isatty(STDERR_FILENO)) {}
+  void operator()(size_t done, size_t total) {
+    if (!enabled_ || total == 0) return;
+    constexpr int kWidth = 30;
+    int filled = static_cast<int>(kWidth * done / total);
+    std::fprintf(stderr, "\r%-22s [%s%s] %3zu%% %zu/%zu", label_.c_str(),
+                 std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
+                 100 * done / total, done, total);
+    if (done == total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
+
+ private:
+  std::string label_;
+  bool enabled_;
+};
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string MetricsJson(const m::MultiKEvaluator& e, const std::string& protocol,
+                        const std::string& split, double train_s, double eval_s) {
+  std::ostringstream out;
+  out << "{\"protocol\": \"" << protocol << "\", \"split\": \"" << split
+      << "\", \"cases\": " << e.cases();
+  for (size_t k : e.ks()) {
+    out << ", \"HR@" << k << "\": " << Num(e.HitRate(k)) << ", \"MRR@" << k
+        << "\": " << Num(e.Mrr(k)) << ", \"NDCG@" << k << "\": " << Num(e.Ndcg(k));
+  }
+  out << ", \"train_seconds\": " << Num(train_s) << ", \"eval_seconds\": " << Num(eval_s) << "}";
+  return out.str();
+}
+
+// Evaluates a trained SessionKnn in place (no second fit).
+class KnnView : public m::SessionRecommender {
+ public:
+  explicit KnnView(const m::SessionKnn& knn) : knn_(knn) {}
+  std::string name() const override { return "knn"; }
+  void Fit(std::span<const std::vector<std::string>>) override {}
+  std::vector<m::ScoredItem> Score(std::span<const std::string> prefix, size_t k,
+                                   std::span<const std::string> exclude) const override {
+    return knn_.Recommend(prefix, k, exclude);
+  }
+  std::string Describe() const override { return ""; }
+
+ private:
+  const m::SessionKnn& knn_;
+};
+
+std::string CovisSnapshot(m::ItemModel& model) {
+  // Length-prefixed (tenant, item, bytes) records as ItemModel::TakeDirty returns them, which
+  // ItemModel::Restore reads back.
+  std::string out;
+  auto put = [&](std::string_view s) {
+    uint32_t n = static_cast<uint32_t>(s.size());
+    out.append(reinterpret_cast<const char*>(&n), sizeof(n));
+    out.append(s);
+  };
+  for (const auto& d : model.TakeDirty()) {
+    if (!d.bytes) continue;
+    put(d.tenant);
+    put(d.item);
+    put(*d.bytes);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string CurveSvg(const std::vector<std::array<double, 3>>& rows, const std::string& title) {
+  constexpr double kW = 640, kH = 360, kLeft = 60, kRight = 60, kTop = 40, kBottom = 40;
+  const double pw = kW - kLeft - kRight, ph = kH - kTop - kBottom;
+  double max_epoch = 1, min_loss = 0, max_loss = 1, max_ndcg = 1e-9;
+  if (!rows.empty()) {
+    max_epoch = std::max(1.0, rows.back()[0]);
+    min_loss = max_loss = rows.front()[1];
+  }
+  for (const auto& r : rows) {
+    min_loss = std::min(min_loss, r[1]);
+    max_loss = std::max(max_loss, r[1]);
+    max_ndcg = std::max(max_ndcg, r[2]);
+  }
+  if (max_loss - min_loss < 1e-12) max_loss = min_loss + 1;
+  auto x = [&](double epoch) {
+    return kLeft + pw * (rows.size() < 2 ? 0.5 : (epoch - 1) / std::max(1.0, max_epoch - 1));
+  };
+  auto y_loss = [&](double v) { return kTop + ph * (1 - (v - min_loss) / (max_loss - min_loss)); };
+  auto y_ndcg = [&](double v) { return kTop + ph * (1 - v / max_ndcg); };
+  std::ostringstream out;
+  out.precision(5);
+  out << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kW << "\" height=\"" << kH
+      << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      << "<text x=\"" << kW / 2 << "\" y=\"20\" text-anchor=\"middle\">" << title << "</text>\n"
+      << "<rect x=\"" << kLeft << "\" y=\"" << kTop << "\" width=\"" << pw << "\" height=\"" << ph
+      << "\" fill=\"none\" stroke=\"#888\"/>\n";
+  auto polyline = [&](auto y, int column, const char* color) {
+    out << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"2\" points=\"";
+    for (const auto& r : rows) out << x(r[0]) << "," << y(r[column]) << " ";
+    out << "\"/>\n";
+  };
+  polyline(y_loss, 1, "#1f77b4");
+  polyline(y_ndcg, 2, "#d62728");
+  out << "<text x=\"" << kLeft - 5 << "\" y=\"" << kTop + 4
+      << "\" text-anchor=\"end\" fill=\"#1f77b4\">" << Num(max_loss) << "</text>\n"
+      << "<text x=\"" << kLeft - 5 << "\" y=\"" << kTop + ph
+      << "\" text-anchor=\"end\" fill=\"#1f77b4\">" << Num(min_loss) << "</text>\n"
+      << "<text x=\"" << kLeft + pw + 5 << "\" y=\"" << kTop + 4 << "\" fill=\"#d62728\">"
+      << Num(max_ndcg) << "</text>\n"
+      << "<text x=\"" << kLeft + pw + 5 << "\" y=\"" << kTop + ph
+      << "\" fill=\"#d62728\">0</text>\n"
+      << "<text x=\"" << kLeft << "\" y=\"" << kH - 12 << "\">epoch 1</text>\n"
+      << "<text x=\"" << kLeft + pw << "\" y=\"" << kH - 12 << "\" text-anchor=\"end\">epoch "
+      << max_epoch << "</text>\n"
+      << "<text x=\"" << kW / 2 << "\" y=\"" << kH - 12 << "\" text-anchor=\"middle\">"
+      << "<tspan fill=\"#1f77b4\">training loss</tspan>  <tspan fill=\"#d62728\">validation "
+         "NDCG@10</tspan></text>\n"
+      << "</svg>\n";
+  return out.str();
+}
+
+Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& req) {
+  auto type = ParseModelType(req.model);
+  if (!type.ok() || *type == ModelType::kTorchscript) {
+    return Status::Invalid("invalid_model", "--model must be vsknn|sknn|covis|sasrec", "model");
+  }
+  std::string datasets_dir = req.datasets_dir;
+  if (datasets_dir.empty()) {
+    const char* env = std::getenv("STREAMREC_DATASETS");
+    datasets_dir = env && *env ? env : "../shared/datasets";
+  }
+  const DatasetSpec* spec = nullptr;
+  std::string path, dataset_label;
+  if (!req.data_path.empty()) {
+    path = req.data_path;
+    dataset_label = fs::path(path).stem().string();
+  } else {
+    for (const auto& d : kDatasets) {
+      if (req.dataset == d.name) spec = &d;
+    }
+    if (!spec)
+      return Status::Invalid("invalid_dataset", "unknown --dataset " + req.dataset, "dataset");
+    path = (fs::path(datasets_dir) / spec->train).string();
+    dataset_label = spec->name;
+  }
+  const bool leave_one_out =
+      *type == ModelType::kSasrec || (spec ? spec->protocol == Protocol::kLeaveOneOut : false);
+
+  Manifest manifest;
+  manifest.name = req.name.empty() ? req.model + "-" + dataset_label : req.name;
+  if (auto s = ValidateName(manifest.name); !s.ok()) return s;
+  manifest.type = *type;
+  manifest.training_data.path = fs::absolute(path).string();
+  auto sha = Sha256File(path);
+  if (!sha.ok()) return sha.status();
+  manifest.training_data.sha256 = *sha;
+
+  if (*type == ModelType::kSasrec) {
+    return internal::TrainSasrec(registry, req, path, std::move(manifest));
+  }
+
+  // Session models: sessions, or (leave-one-out datasets) every user's items but the last two.
+  std::vector<std::vector<std::string>> train;
+  std::vector<m::NextItemCase> cases;
+  std::vector<m::UserSequence> users;
+  if (!leave_one_out) {
+    auto sessions = m::ReadSessions(path);
+    if (!sessions.ok()) return sessions.status();
+    train = std::move(*sessions);
+    // The newest sessions: the file is in time order and the test cases follow it.
+    if (req.max_sessions && train.size() > req.max_sessions) {
+      train.erase(train.begin(), train.end() - static_cast<ptrdiff_t>(req.max_sessions));
+    }
+    if (spec) {
+      auto read =
+          m::ReadNextItemCases((fs::path(datasets_dir) / spec->test).string(), req.max_test);
+      if (!read.ok()) return read.status();
+      cases = std::move(*read);
+    } else {
+      // Own data: predict the next clicks of the newest 10% of sessions from the older 90%.
+      size_t keep = train.size() - train.size() / 10;
+      for (size_t s = keep; s < train.size(); ++s) {
+        const auto& items = train[s];
+        for (size_t k = 1; k < items.size(); ++k) {
+          cases.push_back({std::vector<std::string>(items.begin(), items.begin() + k), items[k]});
+        }
+      }
+      train.resize(keep);
+      if (req.max_test && cases.size() > req.max_test) cases.resize(req.max_test);
+    }
+  } else {
+    auto read = m::ReadUserSequences(path);
+    if (!read.ok()) return read.status();
+    users = std::move(*read);
+    if (req.max_sessions && users.size() > req.max_sessions) users.resize(req.max_sessions);
+    train = m::LeaveOneOutTraining(users);
+    if (req.max_test && users.size() > req.max_test) users.resize(req.max_test);
+  }
+  std::unordered_set<std::string_view> items;
+  for (const auto& s : train) {
+    manifest.training_data.events += s.size();
+    for (const auto& i : s) items.insert(i);
+  }
+  manifest.training_data.sequences = train.size();
+  manifest.training_data.items = items.size();
+
+  ScratchDir scratch;
+  std::vector<Artifact> artifacts;
+  std::unique_ptr<m::SessionRecommender> owned;
+  std::unique_ptr<m::SessionKnn> knn;
+  const m::SessionRecommender* model = nullptr;
+  auto start = std::chrono::steady_clock::now();
+  ProgressBar fit_bar("fit " + req.model, req.progress);
+  if (*type == ModelType::kCovis) {
+    owned = m::MakeCovisitationRecommender();
+    owned->Fit(train);
+    model = owned.get();
+    // The artifact is a replay into an ItemModel of its own (the adapter keeps its private).
+    m::ItemModel item_model(m::ItemModelOptions{});
+    m::ReplaySessions(item_model, train);
+    artifacts.push_back({"covis.bin", "", CovisSnapshot(item_model)});
+    manifest.options_json = "{\"window\": 5, \"replay_tenant\": \"eval\"}";
+  } else {
+    m::SessionKnnOptions options = req.knn;
+    options.kind = *type == ModelType::kSknn ? m::SessionKnnOptions::Kind::kSknn
+                                             : m::SessionKnnOptions::Kind::kVsknn;
+    knn = std::make_unique<m::SessionKnn>(options);
+    for (size_t i = 0; i < train.size(); ++i) {
+      knn->AddSession(train[i]);
+      if (i % 4096 == 0 || i + 1 == train.size()) fit_bar(i + 1, train.size());
+    }
+    const std::string file = scratch.path + "/knn.bin";
+    if (auto s = knn->Save(file); !s.ok()) return s;
+    artifacts.push_back({"knn.bin", file, ""});
+    manifest.options_json = KnnOptionsJson(options);
+    owned = std::make_unique<KnnView>(*knn);
+    model = owned.get();
+  }
+  const double train_s = SecondsSince(start);
+  start = std::chrono::steady_clock::now();
+  ProgressBar eval_bar("evaluate " + dataset_label, req.progress);
+  m::MultiKEvaluator metrics =
+      leave_one_out ? m::EvaluateLeaveOneOut(*model, users, false, {5, 10, 20}, std::ref(eval_bar))
+                    : m::EvaluateSessions(*model, cases, {10, 20}, std::ref(eval_bar));
+  manifest.metrics_json = MetricsJson(metrics, leave_one_out ? "leave-one-out" : "session", "test",
+                                      train_s, SecondsSince(start));
+  return Finish(registry, std::move(manifest), std::move(artifacts));
+}
+
+}  // namespace streamrec::registry

@@ -1,0 +1,48 @@
+// Training into the registry: trains a model on a shared dataset (or a given file), evaluates it
+// with the dataset's protocol (models/eval.h) and registers it as a candidate with its metrics,
+// options and, for SASRec, its training curve (curve.csv, curve.svg). Seeds are fixed.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "models/session_knn.h"
+#include "registry/registry.h"
+
+namespace streamrec::registry {
+
+struct TrainRequest {
+  std::string model = "vsknn";  //!< vsknn | sknn | covis | sasrec
+  //! diginetica | yoochoose | retailrocket (session protocol), beauty | yelp | lastfm
+  //! (leave-one-out). Ignored when data_path is set.
+  std::string dataset = "diginetica";
+  //! A file of your own: sessions (one per line) for session models, evaluated on the newest
+  //! 10% of them; `user item item ...` lines for sasrec, evaluated leave-one-out.
+  std::string data_path;
+  std::string datasets_dir;  //!< default $STREAMREC_DATASETS or ../shared/datasets
+  std::string name;          //!< registry name; default "<model>-<dataset>"
+  size_t max_sessions = 0;   //!< train on the newest N sessions (users); 0 all
+  size_t max_test = 0;       //!< evaluate at most N cases (users); 0 all
+  int64_t epochs = 0;        //!< sasrec; 0: SasrecOptions' default (early stopping)
+  double max_seconds = 0;    //!< sasrec: stop after the epoch that ends past this (0 none)
+  models::SessionKnnOptions knn;
+  bool progress = true;  //!< progress bars and epoch lines on stderr
+};
+
+struct TrainOutcome {
+  int64_t version = 0;
+  Manifest manifest;
+};
+
+//! REQUIRES: the registry is open. kInvalidArgument for an unknown model or dataset, kNotFound
+//! for missing data; sasrec without LibTorch in the build is kUnavailable.
+common::Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& request);
+
+//! A hand-written SVG line chart of a training curve: loss (left axis) and validation NDCG@10
+//! (right axis) per epoch. Rows are (epoch, loss, val_ndcg10).
+std::string CurveSvg(const std::vector<std::array<double, 3>>& rows, const std::string& title);
+
+}  // namespace streamrec::registry

@@ -1,0 +1,152 @@
+// Declarative scenarios (docs/SCENARIOS.md): a YAML graph of named steps from the event source
+// to sinks, validated and compiled once at load, then run per event.
+//
+//   auto scenario = Scenario::Load(yaml, &models, &sinks);   // every error at once
+//   Runner runner(*scenario, &metrics);                       // window state + counters
+//   StepTrace trace = runner.Run(event);                      // thread-safe
+//   runner.GraphJson();                                       // GET /v1/scenario
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/status.h"
+#include "events/event.h"
+#include "expr/value.h"
+#include "scenario/plugins.h"
+#include "scenario/window.h"
+
+namespace streamrec::scenario {
+
+enum class StepType { kSource, kFilter, kSet, kRecord, kWindow, kRecommend, kRules, kSplit, kSink };
+const char* StepTypeName(StepType type);
+
+//! One load error. ToString(): "step 'vars' field 'vars.slug': column 9: unknown function …".
+struct ScenarioError {
+  std::string step;   //!< empty for file-level errors
+  std::string field;  //!< e.g. "vars.slug", "cases[0].to"
+  std::string message;
+  int line = 0;  //!< 1-based YAML line when known
+  std::string ToString() const;
+};
+
+//! What happened to an event at one step.
+enum class Outcome : uint8_t {
+  kPassed,   //!< went on to the next step
+  kDropped,  //!< a filter said no, a split routed to drop, or a window group key was null
+  kLate,     //!< a window step found the event late
+  kError,    //!< an expression, model, rules or sink failure; the event stops here
+  kEnd,      //!< the last step passed (or a step routed to `end`)
+};
+const char* OutcomeName(Outcome outcome);
+
+struct StepTrace {
+  struct Entry {
+    std::string_view step;
+    StepType type;
+    Outcome outcome;
+    expr::Value output;  //!< what the step produced (filter: bool, split: target id), traced runs
+    std::string error;
+  };
+  //! Every step the event went through, only when RunOptions::trace.
+  std::vector<Entry> entries;
+  Outcome outcome = Outcome::kEnd;  //!< of the last step run
+  std::string_view last_step;
+  uint32_t steps_run = 0;
+  uint32_t sinks = 0;  //!< sink emits that succeeded
+};
+
+struct StepCounts {
+  uint64_t in = 0, out = 0, errors = 0, dropped = 0, late = 0;
+};
+
+struct LoadOptions {
+  //! Called by `rules` steps; when null they pass candidates through unchanged.
+  const RulesHook* rules = nullptr;
+};
+
+struct RunOptions {
+  //! Raw tracker fields of the event (a map) for `#input.raw`, or null.
+  const expr::Value* raw = nullptr;
+  bool trace = false;
+};
+
+class Runner;
+
+class Scenario {
+ public:
+  //! Parses, validates and compiles. On failure the Status (invalid argument, reason
+  //! "invalid_scenario") lists every error, one per line. `models` / `sinks` may be null:
+  //! model names are then not checked / sink steps are then errors.
+  static common::Result<std::shared_ptr<const Scenario>> Load(std::string_view yaml,
+                                                              const ModelRegistry* models,
+                                                              const SinkRegistry* sinks,
+                                                              const LoadOptions& options = {});
+  //! Like Load, with the errors as a list (empty when valid).
+  static std::vector<ScenarioError> Validate(std::string_view yaml, const ModelRegistry* models,
+                                             const SinkRegistry* sinks,
+                                             const LoadOptions& options = {});
+
+  ~Scenario();
+  const std::string& name() const { return name_; }
+  int64_t version() const { return version_; }
+  const std::string& source_text() const { return text_; }
+  //! Graph nodes: the source (index 0) then the steps in file order.
+  size_t node_count() const;
+  const std::string& node_id(size_t node) const;
+  StepType node_type(size_t node) const;
+
+  // The compiled form; defined and used only in scenario.cc.
+  struct Step;
+  struct Compiled;
+
+ private:
+  friend class Runner;
+  Scenario();
+  static std::shared_ptr<Scenario> Build(std::string_view yaml, const ModelRegistry* models,
+                                         const SinkRegistry* sinks, const LoadOptions& options,
+                                         std::vector<ScenarioError>* errors);
+
+  std::string name_;
+  int64_t version_ = 0;
+  std::string text_;
+  std::unique_ptr<Compiled> compiled_;
+};
+
+//! A scenario version being run: its window state and per-step counters. Run is thread-safe;
+//! an evaluation error counts as that step's error and never stops the runner.
+class Runner {
+ public:
+  //! `metrics` (may be null) gets streamrec_scenario_step_events_total{scenario,step,kind}.
+  //! With `carry_from`, window steps whose id and definition are unchanged share that runner's
+  //! window state (hot reload keeps users' windows).
+  explicit Runner(std::shared_ptr<const Scenario> scenario, common::Registry* metrics = nullptr,
+                  const Runner* carry_from = nullptr);
+  ~Runner();
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  StepTrace Run(const events::Event& event, const RunOptions& options = {}) const;
+
+  const Scenario& scenario() const { return *scenario_; }
+  const std::shared_ptr<const Scenario>& scenario_ptr() const { return scenario_; }
+  //! Per node (Scenario::node_id order), since this runner started.
+  std::vector<StepCounts> Counts() const;
+  StepCounts Counts(std::string_view node_id) const;
+  //! {"name","version","nodes":[{"id","type","config":{…},"counts":{…},"state"?}],
+  //!  "edges":[{"from","to","label"?}]}.
+  std::string GraphJson() const;
+
+ private:
+  struct NodeCounters;
+  std::shared_ptr<const Scenario> scenario_;
+  std::unique_ptr<NodeCounters[]> counters_;
+  std::vector<std::shared_ptr<WindowState>> windows_;  // by node; null for other steps
+};
+
+}  // namespace streamrec::scenario

@@ -1,0 +1,297 @@
+#include "scenario/window.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <functional>
+#include <unordered_set>
+
+namespace streamrec::scenario {
+namespace {
+
+using expr::Value;
+
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+// Orders values of one kind (numbers together); false for incomparable pairs.
+bool Less(const Value& a, const Value& b, bool* comparable) {
+  *comparable = true;
+  if (a.is_number() && b.is_number()) return a.as_number() < b.as_number();
+  if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();
+  if (a.is_time() && b.is_time()) return a.as_time().ms < b.as_time().ms;
+  *comparable = false;
+  return false;
+}
+
+// Identity of a value for set / approx_distinct: the kind plus its text.
+std::string Identity(const Value& v) {
+  std::string id(1, static_cast<char>('0' + static_cast<int>(v.kind())));
+  id += v.is_string() ? v.as_string() : expr::ToText(v);
+  return id;
+}
+
+// HyperLogLog with 64 registers (about 13% error), linear counting below 2.5·m: exact enough for
+// windows of a few hundred items at a fixed 64 bytes.
+int64_t ApproxDistinct(const std::vector<const Value*>& values) {
+  constexpr int kBits = 6;
+  constexpr int kRegisters = 1 << kBits;
+  uint8_t registers[kRegisters] = {};
+  for (const Value* v : values) {
+    uint64_t h = std::hash<std::string>{}(Identity(*v));
+    h ^= h >> 33;  // std::hash of strings is good, but mix in case of an identity hash
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    size_t index = h & (kRegisters - 1);
+    uint64_t rest = h >> kBits;
+    uint8_t rank = rest == 0 ? 64 - kBits + 1 : std::countr_zero(rest) + 1;
+    registers[index] = std::max(registers[index], rank);
+  }
+  double sum = 0;
+  int zeros = 0;
+  for (uint8_t r : registers) {
+    sum += std::ldexp(1.0, -r);
+    zeros += r == 0;
+  }
+  double m = kRegisters;
+  double estimate = 0.709 * m * m / sum;
+  if (estimate <= 2.5 * m && zeros > 0) estimate = m * std::log(m / zeros);
+  return std::llround(estimate);
+}
+
+}  // namespace
+
+bool WindowState::Add(const std::string& key, int64_t time_ms, std::vector<Value> inputs,
+                      WindowOutput* out) {
+  std::lock_guard lock(mu_);
+  max_time_ms_ = std::max(max_time_ms_, time_ms);
+  EvictExpired();
+
+  auto found = index_.find(key);
+  if (found == index_.end()) {
+    while (index_.size() >= spec_.max_groups && !lru_.empty()) {
+      items_ -= lru_.back().items.size();
+      index_.erase(lru_.back().key);
+      lru_.pop_back();
+      ++evicted_;
+    }
+    lru_.push_front(Group{key, INT64_MIN, {}});
+    found = index_.emplace(key, lru_.begin()).first;
+  } else if (found->second != lru_.begin()) {
+    lru_.splice(lru_.begin(), lru_, found->second);
+  }
+  Group& group = *found->second;
+
+  if (group.watermark_ms != INT64_MIN && time_ms < group.watermark_ms - spec_.allowed_lateness_ms) {
+    return false;
+  }
+  auto pos = std::upper_bound(group.items.begin(), group.items.end(), time_ms,
+                              [](int64_t t, const Item& item) { return t < item.time_ms; });
+  size_t inserted = pos - group.items.begin();
+  group.items.insert(pos, Item{time_ms, std::move(inputs)});
+  ++items_;
+  group.watermark_ms = std::max(group.watermark_ms, time_ms);
+
+  size_t before = group.items.size();
+  Purge(group);
+  size_t removed = before - group.items.size();
+  items_ -= removed;
+  // The event's own item may have been purged (an out-of-order event behind the sliding window,
+  // or beyond max_items): its window is then computed without it.
+  inserted = inserted >= removed ? inserted - removed : SIZE_MAX;
+
+  const auto& items = group.items;
+  size_t begin = 0, end = items.size();
+  switch (spec_.kind) {
+    case WindowKind::kSliding:
+      out->end_ms = group.watermark_ms + 1;
+      out->start_ms = group.watermark_ms - spec_.size_ms + 1;
+      break;
+    case WindowKind::kTumbling: {
+      out->start_ms = FloorDiv(time_ms, spec_.size_ms) * spec_.size_ms;
+      out->end_ms = out->start_ms + spec_.size_ms;
+      auto by_time = [](const Item& item, int64_t t) { return item.time_ms < t; };
+      begin = std::lower_bound(items.begin(), items.end(), out->start_ms, by_time) - items.begin();
+      end = std::lower_bound(items.begin(), items.end(), out->end_ms, by_time) - items.begin();
+      break;
+    }
+    case WindowKind::kSession: {
+      if (inserted == SIZE_MAX || items.empty()) {
+        begin = end = 0;
+        out->start_ms = time_ms;
+        out->end_ms = time_ms + spec_.gap_ms;
+        break;
+      }
+      begin = inserted;
+      while (begin > 0 && items[begin].time_ms - items[begin - 1].time_ms < spec_.gap_ms) --begin;
+      end = inserted + 1;
+      while (end < items.size() && items[end].time_ms - items[end - 1].time_ms < spec_.gap_ms)
+        ++end;
+      out->start_ms = items[begin].time_ms;
+      out->end_ms = items[end - 1].time_ms + spec_.gap_ms;
+      break;
+    }
+  }
+  Aggregate(group, begin, end, out);
+  return true;
+}
+
+void WindowState::EvictExpired() {
+  // Only the least recently updated groups are checked: O(1) per event, and a group updated
+  // recently in processing order is rarely expired in event time.
+  while (!lru_.empty() && lru_.back().watermark_ms != INT64_MIN &&
+         lru_.back().watermark_ms < max_time_ms_ - spec_.ttl_ms) {
+    items_ -= lru_.back().items.size();
+    index_.erase(lru_.back().key);
+    lru_.pop_back();
+    ++evicted_;
+  }
+}
+
+void WindowState::Purge(Group& group) const {
+  auto& items = group.items;
+  size_t drop = 0;
+  switch (spec_.kind) {
+    case WindowKind::kSliding: {
+      // Items at or before watermark - size have left the window for good (the watermark never
+      // goes back).
+      int64_t cutoff = group.watermark_ms - spec_.size_ms;
+      while (drop < items.size() && items[drop].time_ms <= cutoff) ++drop;
+      break;
+    }
+    case WindowKind::kTumbling: {
+      // Keep the windows an event that is not late may still fall in.
+      int64_t oldest = group.watermark_ms - spec_.allowed_lateness_ms;
+      int64_t keep_from = FloorDiv(oldest, spec_.size_ms) * spec_.size_ms;
+      while (drop < items.size() && items[drop].time_ms < keep_from) ++drop;
+      break;
+    }
+    case WindowKind::kSession: {
+      // A session whose last item is at or before (watermark - lateness - gap) can no longer be
+      // extended or merged by an event that is not late.
+      int64_t closed_before = group.watermark_ms - spec_.allowed_lateness_ms - spec_.gap_ms;
+      for (size_t i = 1; i < items.size(); ++i) {
+        if (items[i - 1].time_ms > closed_before) break;
+        if (items[i].time_ms - items[i - 1].time_ms >= spec_.gap_ms) drop = i;
+      }
+      break;
+    }
+  }
+  if (items.size() - drop > spec_.max_items) drop = items.size() - spec_.max_items;
+  if (drop > 0) items.erase(items.begin(), items.begin() + static_cast<ptrdiff_t>(drop));
+}
+
+void WindowState::Aggregate(const Group& group, size_t begin, size_t end, WindowOutput* out) const {
+  out->items = end - begin;
+  out->aggregates.clear();
+  out->aggregates.reserve(spec_.aggregates.size());
+  std::vector<const Value*> values;
+  for (size_t a = 0; a < spec_.aggregates.size(); ++a) {
+    values.clear();
+    for (size_t i = begin; i < end; ++i) {
+      const Value& v = group.items[i].inputs[a];
+      if (!v.is_null()) values.push_back(&v);
+    }
+    switch (spec_.aggregates[a]) {
+      case AggregateKind::kList: {
+        expr::List list;
+        list.reserve(values.size());
+        for (const Value* v : values) list.push_back(*v);
+        out->aggregates.emplace_back(std::move(list));
+        break;
+      }
+      case AggregateKind::kSet: {
+        // Distinct values, each at the position of its newest occurrence, oldest first.
+        expr::List list;
+        std::unordered_set<std::string> seen;
+        for (size_t i = values.size(); i-- > 0;) {
+          if (seen.insert(Identity(*values[i])).second) list.push_back(*values[i]);
+        }
+        std::reverse(list.begin(), list.end());
+        out->aggregates.emplace_back(std::move(list));
+        break;
+      }
+      case AggregateKind::kCount:
+        out->aggregates.emplace_back(static_cast<int64_t>(values.size()));
+        break;
+      case AggregateKind::kSum: {
+        int64_t isum = 0;
+        double dsum = 0;
+        bool all_int = true;
+        for (const Value* v : values) {
+          if (!v->is_number()) continue;
+          int64_t next = 0;
+          if (all_int && v->is_int() && !__builtin_add_overflow(isum, v->as_int(), &next)) {
+            isum = next;
+            continue;
+          }
+          if (all_int) dsum = static_cast<double>(isum);
+          all_int = false;
+          dsum += v->as_number();
+        }
+        out->aggregates.emplace_back(all_int ? Value(isum) : Value(dsum));
+        break;
+      }
+      case AggregateKind::kMin:
+      case AggregateKind::kMax: {
+        const Value* best = nullptr;
+        bool is_max = spec_.aggregates[a] == AggregateKind::kMax;
+        for (const Value* v : values) {
+          bool comparable = true;
+          if (!best) {
+            best = v;
+          } else if (is_max ? Less(*best, *v, &comparable) : Less(*v, *best, &comparable)) {
+            best = v;
+          }
+        }
+        out->aggregates.push_back(best ? *best : Value());
+        break;
+      }
+      case AggregateKind::kLast:
+        out->aggregates.push_back(values.empty() ? Value() : *values.back());
+        break;
+      case AggregateKind::kApproxDistinct:
+        out->aggregates.emplace_back(ApproxDistinct(values));
+        break;
+    }
+  }
+}
+
+size_t WindowState::groups() const {
+  std::lock_guard lock(mu_);
+  return index_.size();
+}
+
+size_t WindowState::items() const {
+  std::lock_guard lock(mu_);
+  return items_;
+}
+
+uint64_t WindowState::evicted_groups() const {
+  std::lock_guard lock(mu_);
+  return evicted_;
+}
+
+bool ParseDuration(std::string_view text, int64_t* ms) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 15) return false;
+  int64_t n = std::stoll(std::string(text.substr(0, digits)));
+  std::string_view unit = text.substr(digits);
+  int64_t scale = 0;
+  if (unit.empty() || unit == "ms")
+    scale = 1;
+  else if (unit == "s")
+    scale = 1000;
+  else if (unit == "m")
+    scale = 60 * 1000;
+  else if (unit == "h")
+    scale = 3600 * 1000;
+  else if (unit == "d")
+    scale = 24ll * 3600 * 1000;
+  else
+    return false;
+  *ms = n * scale;
+  return true;
+}
+
+}  // namespace streamrec::scenario

@@ -1,0 +1,132 @@
+#include "registry/train.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "registry/model_host.h"
+#include "support/datasets.h"
+#include "support/temp_dir.h"
+
+namespace streamrec::registry {
+namespace {
+
+namespace fs = std::filesystem;
+using streamrec::testing::TempDir;
+
+// V-SKNN on the newest 20k Diginetica training sessions, scored on 2,000 test cases.
+TEST(TrainTest, VsknnOnDigineticaSliceRegistersCandidate) {
+  auto train = streamrec::testing::DatasetPath("diginetica-srgnn/train_sessions.txt.gz");
+  if (!train) GTEST_SKIP() << "shared datasets not present";
+  TempDir tmp;
+  auto reg = Registry::Open(tmp.Sub("models"));
+  TrainRequest req;
+  req.model = "vsknn";
+  req.dataset = "diginetica";
+  req.datasets_dir = fs::path(*train).parent_path().parent_path().string();
+  req.max_sessions = 20'000;
+  req.max_test = 2'000;
+  req.progress = false;
+  auto out = TrainAndRegister(*reg, req);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->version, 1);
+  const Manifest& m = out->manifest;
+  EXPECT_EQ(m.name, "vsknn-diginetica");
+  EXPECT_EQ(m.type, ModelType::kVsknn);
+  EXPECT_EQ(m.stage, Stage::kCandidate);
+  EXPECT_EQ(m.training_data.sequences, 20'000u);
+  EXPECT_EQ(m.training_data.sha256.size(), 64u);
+  EXPECT_GT(m.training_data.items, 1000u);
+  auto metrics = boost::json::parse(m.metrics_json).as_object();
+  EXPECT_EQ(metrics.at("cases").as_int64(), 2000);
+  EXPECT_EQ(metrics.at("protocol").as_string(), "session");
+  const double hr20 = metrics.at("HR@20").to_number<double>();
+  std::printf("vsknn diginetica 20k sessions: HR@20 %.4f MRR@20 %.4f\n", hr20,
+              metrics.at("MRR@20").to_number<double>());
+  // A 20k slice covers a fraction of the test items; the full data gives ~0.50.
+  EXPECT_GT(hr20, 0.10);
+  EXPECT_LT(hr20, 0.70);
+  EXPECT_TRUE(fs::exists(reg->VersionDir(m.name, 1) + "/knn.bin"));
+
+  // The registered artifact serves online with the trained options.
+  ASSERT_TRUE(reg->Promote(m.name, 1).ok());
+  auto host = ModelHost::Open(*reg, m.name, {.poll_ms = 0});
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  EXPECT_EQ((*host)->version(), 1);
+}
+
+TEST(TrainTest, OwnSessionFileAndBadInput) {
+  TempDir tmp;
+  auto reg = Registry::Open(tmp.Sub("models"));
+  {
+    std::ofstream out(tmp.Sub("sessions.txt"));
+    for (int s = 0; s < 200; ++s) out << "a" << s % 7 << " b" << s % 5 << " c" << s % 3 << "\n";
+  }
+  TrainRequest req;
+  req.model = "covis";
+  req.data_path = tmp.Sub("sessions.txt");
+  req.name = "covis-own";
+  req.progress = false;
+  auto out = TrainAndRegister(*reg, req);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->manifest.training_data.sequences, 180u);  // the newest 10% are the test
+  EXPECT_GT(fs::file_size(reg->VersionDir("covis-own", 1) + "/covis.bin"), 0u);
+
+  req.model = "gbdt";
+  EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "model");
+  req.model = "vsknn";
+  req.data_path = tmp.Sub("missing.txt");
+  EXPECT_FALSE(TrainAndRegister(*reg, req).ok());
+  EXPECT_EQ(reg->List()->size(), 1u);
+}
+
+// SASRec end to end on a tiny synthetic file: 2 epochs, registered with its curve, served online.
+TEST(TrainTest, SasrecTinyTrainsRegistersAndServes) {
+  TempDir tmp;
+  auto reg = Registry::Open(tmp.Sub("models"));
+  {
+    std::ofstream out(tmp.Sub("users.txt"));
+    for (int u = 0; u < 300; ++u) {
+      out << u + 1;
+      for (int k = 0; k < 8; ++k) out << " " << 1 + (u + k) % 40;
+      out << "\n";
+    }
+  }
+  TrainRequest req;
+  req.model = "sasrec";
+  req.data_path = tmp.Sub("users.txt");
+  req.name = "sasrec-tiny";
+  req.epochs = 2;
+  req.progress = false;
+  auto out = TrainAndRegister(*reg, req);
+  if (out.status().code == common::Code::kUnavailable) GTEST_SKIP() << "built without LibTorch";
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  const std::string dir = reg->VersionDir("sasrec-tiny", out->version);
+  for (const char* f : {"model.pt", "vocab.txt", "curve.csv", "curve.svg"}) {
+    EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
+  }
+  EXPECT_EQ(out->manifest.vocabulary, "vocab.txt");
+  auto metrics = boost::json::parse(out->manifest.metrics_json).as_object();
+  EXPECT_EQ(metrics.at("protocol").as_string(), "leave-one-out");
+  ASSERT_TRUE(reg->Promote("sasrec-tiny", out->version).ok());
+  auto host = ModelHost::Open(*reg, "sasrec-tiny", {.poll_ms = 0});
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  std::vector<std::string> window{"3", "4", "5"};
+  auto rec = (*host)->Recommend("t", "u", window, 10);
+  EXPECT_EQ(rec.items.size(), 10u);
+  EXPECT_EQ(rec.model, "sasrec-tiny@v1");
+  std::vector<std::string> unknown{"no-such-item"};
+  EXPECT_TRUE((*host)->Recommend("t", "u", unknown, 10).items.empty());
+}
+
+TEST(TrainTest, CurveSvgIsWellFormed) {
+  std::string svg = CurveSvg({{1, 9.5, 0.01}, {2, 8.1, 0.03}, {3, 7.7, 0.04}}, "t");
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("<polyline"), std::string::npos);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace streamrec::registry

@@ -1,0 +1,106 @@
+// Hot reload: invalid then valid versions under concurrent Run calls, rollback, window carry-over.
+#include <atomic>
+#include <thread>
+
+#include "scenario_test_util.h"
+
+namespace streamrec::scenario::testing {
+namespace {
+
+std::string Version(int v, const std::string& size = "5m") {
+  return "name: hot\nversion: " + std::to_string(v) +
+         "\nsteps:\n  - {id: w, type: window, size: " + size +
+         R"Y(, group_by: "#input.user_id", aggregate: {n: {count: "*"}}, output: win}
+  - {id: out, type: sink, sink: {type: null}}
+)Y";
+}
+
+TEST(HostTest, InvalidLoadKeepsTheRunningVersion) {
+  FakeModels models;
+  TestSinks sinks;
+  ScenarioHost host(&models, &sinks.registry);
+  EXPECT_EQ(host.Run(MakeEvent("u", "a", 1)).steps_run, 0u) << "nothing loaded yet";
+  ASSERT_TRUE(host.Load(Version(1)).ok());
+  auto bad = host.Load(
+      "name: hot\nversion: 2\nsteps:\n  - {id: a, type: filter, expr: 'lowr(1)'}\n"
+      "  - {id: b, type: nope}\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message.find("step 'a' field 'expr'"), std::string::npos) << bad.message;
+  EXPECT_NE(bad.message.find("step 'b' field 'type'"), std::string::npos) << bad.message;
+  EXPECT_EQ(host.Current()->scenario().version(), 1);
+  EXPECT_EQ(host.History().size(), 1u);
+}
+
+TEST(HostTest, ConcurrentReloadLosesAndDuplicatesNothing) {
+  FakeModels models;
+  TestSinks sinks;
+  common::Registry metrics;
+  ScenarioHost host(&models, &sinks.registry, {.metrics = &metrics, .max_history = 100});
+  ASSERT_TRUE(host.Load(Version(1)).ok());
+  constexpr int kPerThread = 20'000;
+  std::atomic<bool> go{false};
+  std::atomic<uint64_t> ended{0};
+  auto worker = [&](int t) {
+    while (!go) std::this_thread::yield();
+    for (int i = 0; i < kPerThread; ++i) {
+      // Users of their own per thread, in time order: no event is late.
+      auto user = "t" + std::to_string(t) + "-u" + std::to_string(i % 50);
+      auto trace = host.Run(MakeEvent(user, "i", i));
+      if (trace.outcome == Outcome::kEnd) ended.fetch_add(1);
+    }
+  };
+  std::thread a(worker, 0), b(worker, 1);
+  go = true;
+  int loaded = 1;
+  for (int v = 2; v <= 30; ++v) {
+    EXPECT_FALSE(
+        host.Load("name: hot\nversion: 99\nsteps: [{id: x, type: filter, expr: '1 +'}]").ok());
+    if (host.Load(Version(v, v % 2 ? "5m" : "6m")).ok()) ++loaded;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  a.join();
+  b.join();
+  EXPECT_EQ(loaded, 30);
+  uint64_t source_in = 0, sink_out = 0;
+  for (const auto& runner : host.Runners()) {
+    source_in += runner->Counts("source").in;
+    sink_out += runner->Counts("out").out;
+  }
+  EXPECT_EQ(source_in, 2u * kPerThread);
+  EXPECT_EQ(sink_out, 2u * kPerThread);
+  EXPECT_EQ(ended.load(), 2u * kPerThread);
+  EXPECT_EQ(metrics.CounterValue("streamrec_scenario_step_events_total",
+                                 {{"scenario", "hot"}, {"step", "source"}, {"kind", "in"}}),
+            2u * kPerThread);
+}
+
+TEST(HostTest, WindowStateCarriesOverWhenTheStepIsUnchanged) {
+  FakeModels models;
+  TestSinks sinks;
+  ScenarioHost host(&models, &sinks.registry);
+  ASSERT_TRUE(host.Load(Version(1)).ok());
+  host.Run(MakeEvent("u", "a", 1000));
+  host.Run(MakeEvent("u", "b", 2000));
+  auto count = [&](int64_t t) {
+    auto trace = host.Run(MakeEvent("u", "c", t), {.trace = true});
+    return trace.entries[1].output.Find("n")->as_int();
+  };
+  ASSERT_TRUE(host.Load(Version(2)).ok());  // same window definition: kept
+  EXPECT_EQ(count(3000), 3);
+  ASSERT_TRUE(host.Load(Version(3, "6m")).ok());  // changed: fresh state
+  EXPECT_EQ(count(4000), 1);
+  // Rollback to 2: its window definition equals the current one? No (5m vs 6m): fresh again.
+  ASSERT_TRUE(host.Rollback(2).ok());
+  EXPECT_EQ(host.Current()->scenario().version(), 2);
+  EXPECT_EQ(count(5000), 1);
+  EXPECT_EQ(host.Rollback(42).code, common::Code::kNotFound);
+  auto history = host.History();
+  ASSERT_EQ(history.size(), 4u);
+  EXPECT_EQ(history[0].version, 2);
+  EXPECT_TRUE(history[0].current);
+  EXPECT_EQ(history[1].version, 3);
+  EXPECT_FALSE(history[1].current);
+}
+
+}  // namespace
+}  // namespace streamrec::scenario::testing

@@ -1,0 +1,258 @@
+// Each step type, run through Runner, with traces and per-step counts.
+#include <boost/json.hpp>
+
+#include "expr/json.h"
+#include "models/item_model.h"
+#include "scenario_test_util.h"
+
+namespace streamrec::scenario::testing {
+namespace {
+
+using events::EventType;
+
+class StepsTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<const Scenario> Load(const std::string& yaml, const RulesHook* rules = nullptr) {
+    auto s = Scenario::Load(yaml, &models_, &sinks_.registry, {.rules = rules});
+    EXPECT_TRUE(s.ok()) << s.status().message;
+    return s.ok() ? *s : nullptr;
+  }
+  static std::string Output(const StepTrace& trace, std::string_view step) {
+    for (const auto& e : trace.entries) {
+      if (e.step == step) return expr::ToJson(e.output);
+    }
+    return "<not run>";
+  }
+  FakeModels models_;
+  TestSinks sinks_;
+};
+
+TEST_F(StepsTest, FilterSetRecordSink) {
+  auto scenario = Load(R"Y(
+name: basic
+version: 1
+source: {type: events}
+steps:
+  - {id: views, type: filter, expr: "#input.type == 'view' && #input.tenant == 'shop1'"}
+  - {id: vars, type: set, vars: {user: "#input.user_id", slug: "url_match(#input.properties?.url, '/products/{slug}')?.slug ?: #input.item_id", tag: "#slug + '!'"}}
+  - {id: rec, type: record, output: r, fields: {u: "#user", s: "#tag", t: "#input.timestamp"}}
+  - {id: out, type: sink, sink: {type: memory}, value: "#r"}
+)Y");
+  Runner runner(scenario);
+  auto e = MakeEvent("u1", "i1", 1000, EventType::kView, "shop1",
+                     R"({"url":"https://s.example/products/red-hat?x=1"})");
+  StepTrace trace = runner.Run(e, {.trace = true});
+  EXPECT_EQ(trace.outcome, Outcome::kEnd);
+  EXPECT_EQ(trace.sinks, 1u);
+  EXPECT_EQ(Output(trace, "views"), "true");
+  EXPECT_EQ(Output(trace, "vars"), R"({"user":"u1","slug":"red-hat","tag":"red-hat!"})");
+  EXPECT_EQ(Output(trace, "rec"), R"({"u":"u1","s":"red-hat!","t":1000})");
+  ASSERT_EQ(sinks_.memory->Records().size(), 1u);
+  EXPECT_EQ(sinks_.memory->Records()[0], R"({"u":"u1","s":"red-hat!","t":1000})");
+
+  // No url: falls back to the item id. Another tenant: dropped by the filter.
+  trace = runner.Run(MakeEvent("u2", "i9", 2000), {.trace = true});
+  EXPECT_EQ(Output(trace, "vars"), R"({"user":"u2","slug":"i9","tag":"i9!"})");
+  trace = runner.Run(MakeEvent("u2", "i9", 2000, EventType::kView, "other"));
+  EXPECT_EQ(trace.outcome, Outcome::kDropped);
+  EXPECT_EQ(trace.last_step, "views");
+
+  auto views = runner.Counts("views");
+  EXPECT_EQ(views.in, 3u);
+  EXPECT_EQ(views.out, 2u);
+  EXPECT_EQ(views.dropped, 1u);
+  EXPECT_EQ(runner.Counts("source").in, 3u);
+  EXPECT_EQ(runner.Counts("out").out, 2u);
+}
+
+TEST_F(StepsTest, EvaluationErrorCountsAndRunnerGoesOn) {
+  auto scenario = Load(R"Y(
+name: errors
+steps:
+  - {id: vars, type: set, vars: {n: "#input.properties.count + 1"}}
+  - {id: out, type: sink, sink: {type: fail}}
+)Y");
+  Runner runner(scenario);
+  // No properties: reading a field of null is an evaluation error.
+  StepTrace t1 = runner.Run(MakeEvent("u", "i", 1));
+  EXPECT_EQ(t1.outcome, Outcome::kError);
+  ASSERT_EQ(t1.entries.size(), 1u);
+  EXPECT_NE(t1.entries[0].error.find("field 'vars.n'"), std::string::npos) << t1.entries[0].error;
+  StepTrace t2 = runner.Run(MakeEvent("u", "i", 2, EventType::kView, "shop1", R"({"count":2})"));
+  EXPECT_EQ(t2.outcome, Outcome::kError);
+  EXPECT_EQ(t2.last_step, "out");
+  EXPECT_EQ(runner.Counts("vars").errors, 1u);
+  EXPECT_EQ(runner.Counts("vars").out, 1u);
+  EXPECT_EQ(runner.Counts("out").errors, 1u);
+}
+
+TEST_F(StepsTest, SplitRoutesToFirstMatchingCase) {
+  auto scenario = Load(R"Y(
+name: split
+steps:
+  - id: branch
+    type: split
+    cases:
+      - {when: "#input.type == 'purchase'", to: bought}
+      - {when: "#input.type == 'view' || #input.type == 'purchase'", to: viewed}
+    default: drop
+  - {id: viewed, type: set, vars: {kind: "'view'"}, next: out}
+  - {id: bought, type: set, vars: {kind: "'purchase'"}}
+  - {id: out, type: sink, sink: {type: memory}, value: "#kind"}
+)Y");
+  Runner runner(scenario);
+  StepTrace t = runner.Run(MakeEvent("u", "i", 1, EventType::kPurchase), {.trace = true});
+  EXPECT_EQ(Output(t, "branch"), "\"bought\"");
+  EXPECT_EQ(Output(t, "viewed"), "<not run>");
+  runner.Run(MakeEvent("u", "i", 2, EventType::kView));
+  t = runner.Run(MakeEvent("u", "i", 3, EventType::kAddToCart));
+  EXPECT_EQ(t.outcome, Outcome::kDropped);
+  EXPECT_EQ(sinks_.memory->Records(), (std::vector<std::string>{"\"purchase\"", "\"view\""}));
+  EXPECT_EQ(runner.Counts("branch").dropped, 1u);
+  EXPECT_EQ(runner.Counts("branch").out, 2u);
+}
+
+TEST_F(StepsTest, RecommendWithWindowInputsAndFallback) {
+  auto scenario = Load(R"Y(
+name: reco
+steps:
+  - {id: recent, type: window, kind: sliding, size: 5m, group_by: "#input.user_id",
+     aggregate: {items: {list: "#input.item_id"}, times: {list: "#input.timestamp"}}, output: win}
+  - {id: reco, type: recommend, model: echo, fallback: pop, n: 4,
+     inputs: {items: "#win.items", times: "#win.times"}, output: recs}
+  - {id: top, type: set, vars: {ids: "map(#recs, r -> r.item_id)"}}
+)Y");
+  Runner runner(scenario);
+  runner.Run(MakeEvent("u", "a", 1000));
+  StepTrace t = runner.Run(MakeEvent("u", "b", 2000), {.trace = true});
+  EXPECT_EQ(Output(t, "top"), R"({"ids":["b@2000","a@1000","p1","p2"]})");
+}
+
+TEST_F(StepsTest, RecommendOverItemModel) {
+  models::ItemModel model({.popular_refresh_ms = 0});
+  std::vector<models::WindowItem> window;
+  for (int u = 0; u < 3; ++u) {
+    window.clear();
+    for (const char* item : {"a", "b", "c"}) {
+      auto e = MakeEvent("u" + std::to_string(u), item, 1000 + u);
+      model.Observe(e, window);
+      window.push_back({item, e.timestamp_ms});
+    }
+  }
+  ItemModelRegistry registry(model);
+  auto scenario = Scenario::Load(R"Y(
+name: item-model
+steps:
+  - {id: reco, type: recommend, model: covisitation, n: 2, inputs: {items: "[#input.item_id]"}, output: recs}
+)Y",
+                                 &registry, nullptr);
+  ASSERT_TRUE(scenario.ok()) << scenario.status().message;
+  Runner runner(*scenario);
+  StepTrace t = runner.Run(MakeEvent("x", "a", 5000), {.trace = true});
+  ASSERT_EQ(t.outcome, Outcome::kEnd) << (t.entries.empty() ? "" : t.entries.back().error);
+  auto recs = expr::ToJson(t.entries.back().output);
+  EXPECT_NE(recs.find("\"b\""), std::string::npos) << recs;
+  EXPECT_EQ(recs.find("\"a\""), std::string::npos) << "the window's own item is excluded";
+}
+
+TEST_F(StepsTest, ModelFailureIsAStepError) {
+  auto scenario = Load(R"Y(
+name: fail
+steps:
+  - {id: reco, type: recommend, model: fail, output: recs}
+)Y");
+  Runner runner(scenario);
+  StepTrace t = runner.Run(MakeEvent("u", "a", 1));
+  EXPECT_EQ(t.outcome, Outcome::kError);
+  EXPECT_EQ(runner.Counts("reco").errors, 1u);
+}
+
+class ReverseRules : public RulesHook {
+ public:
+  common::Result<std::vector<models::ScoredItem>> Apply(
+      std::string_view tenant, std::string_view placement,
+      const std::vector<models::ScoredItem>& candidates,
+      const expr::Value& context) const override {
+    std::vector<models::ScoredItem> out(candidates.rbegin(), candidates.rend());
+    out.push_back(
+        {std::string(tenant) + "/" + std::string(placement) + "/" + expr::ToJson(context), 0});
+    return out;
+  }
+};
+
+TEST_F(StepsTest, RulesStepCallsTheHookOrPassesThrough) {
+  const char* yaml = R"Y(
+name: rules
+steps:
+  - {id: cands, type: set, vars: {c: "[{item_id: 'x', score: 2.0}, {item_id: 'y', score: 1.0}]"}}
+  - {id: ruled, type: rules, placement: product_page, input: "#c", context: "#input.item_id", output: out}
+)Y";
+  ReverseRules hook;
+  Runner with_hook(Load(yaml, &hook));
+  StepTrace t = with_hook.Run(MakeEvent("u", "i7", 1), {.trace = true});
+  EXPECT_EQ(Output(t, "ruled"), R"([{"item_id":"y","score":1.0},{"item_id":"x","score":2.0},)"
+                                R"({"item_id":"shop1/product_page/\"i7\"","score":0.0}])");
+  Runner without(Load(yaml));
+  t = without.Run(MakeEvent("u", "i7", 1), {.trace = true});
+  EXPECT_EQ(Output(t, "ruled"), R"([{"item_id":"x","score":2.0},{"item_id":"y","score":1.0}])");
+}
+
+TEST_F(StepsTest, SourceAsFirstStepAndRawFields) {
+  auto scenario = Load(R"Y(
+name: raw
+steps:
+  - {id: in, type: source, source: events}
+  - {id: pv, type: filter, expr: "#input.raw?.e == 'pv'"}
+  - {id: vars, type: set, vars: {user: "#input.raw.duid ?: #input.user_id"}}
+)Y");
+  Runner runner(scenario);
+  auto raw = *expr::ParseJson(R"({"e":"pv","duid":"d-1"})");
+  StepTrace t = runner.Run(MakeEvent("u", "i", 1), {.raw = &raw, .trace = true});
+  EXPECT_EQ(Output(t, "vars"), R"({"user":"d-1"})");
+  EXPECT_EQ(runner.Run(MakeEvent("u", "i", 1)).outcome, Outcome::kDropped);
+  EXPECT_EQ(runner.Counts("in").in, 2u);
+}
+
+TEST_F(StepsTest, GraphJson) {
+  auto scenario = Load(R"Y(
+name: graph
+version: 7
+steps:
+  - {id: f, type: filter, expr: "#input.type == 'view'"}
+  - {id: w, type: window, kind: session, gap: 30m, group_by: "#input.user_id",
+     aggregate: {n: {count: "*"}}, output: win}
+  - {id: s, type: split, cases: [{when: "#win.n > 1", to: out}], default: drop}
+  - {id: out, type: sink, sink: {type: null}}
+)Y");
+  common::Registry metrics;
+  Runner runner(scenario, &metrics);
+  runner.Run(MakeEvent("u", "a", 1000));
+  runner.Run(MakeEvent("u", "b", 2000));
+  runner.Run(MakeEvent("u", "b", 3000, EventType::kPurchase));
+  auto graph = boost::json::parse(runner.GraphJson()).as_object();
+  EXPECT_EQ(graph["name"], "graph");
+  EXPECT_EQ(graph["version"], 7);
+  auto& nodes = graph["nodes"].as_array();
+  ASSERT_EQ(nodes.size(), 5u);
+  EXPECT_EQ(nodes[0].at("id"), "source");
+  EXPECT_EQ(nodes[1].at("counts"),
+            boost::json::parse(R"({"in":3,"out":2,"errors":0,"dropped":1,"late":0})"));
+  EXPECT_EQ(nodes[2].at("type"), "window");
+  EXPECT_EQ(nodes[2].at("config").at("gap_ms"), 1800000);
+  EXPECT_EQ(nodes[2].at("state").at("groups"), 1);
+  EXPECT_EQ(nodes[3].at("counts").at("dropped"), 1);
+  EXPECT_EQ(nodes[4].at("counts").at("out"), 1);
+  EXPECT_EQ(
+      graph["edges"],
+      boost::json::parse(R"([{"from":"source","to":"f"},{"from":"f","to":"w"},)"
+                         R"({"from":"w","to":"s"},{"from":"s","to":"out","label":"#win.n > 1"}])"));
+  EXPECT_EQ(metrics.CounterValue("streamrec_scenario_step_events_total",
+                                 {{"scenario", "graph"}, {"step", "f"}, {"kind", "dropped"}}),
+            1u);
+  EXPECT_EQ(metrics.CounterValue("streamrec_scenario_step_events_total",
+                                 {{"scenario", "graph"}, {"step", "out"}, {"kind", "out"}}),
+            1u);
+}
+
+}  // namespace
+}  // namespace streamrec::scenario::testing

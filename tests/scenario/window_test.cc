@@ -1,0 +1,169 @@
+// Event-time windows: sliding, tumbling and session, with late and out-of-order events and the
+// exact boundaries.
+#include "scenario/window.h"
+
+#include <gtest/gtest.h>
+
+#include "expr/json.h"
+
+namespace streamrec::scenario::testing {
+namespace {
+
+using expr::Value;
+
+constexpr int64_t kMin = 60 * 1000;
+
+struct Probe {
+  WindowState state;
+  explicit Probe(WindowSpec spec) : state(std::move(spec)) {}
+  // Adds item `id` at t; returns the window's list of ids as JSON, or "late".
+  std::string Add(const std::string& id, int64_t t, const std::string& key = "u") {
+    WindowOutput out;
+    std::vector<Value> inputs(state.spec().aggregates.size(), Value(id));
+    if (!state.Add(key, t, std::move(inputs), &out)) return "late";
+    last = out;
+    return expr::ToJson(out.aggregates[0]);
+  }
+  WindowOutput last;
+};
+
+WindowSpec Spec(WindowKind kind, std::vector<AggregateKind> aggs = {AggregateKind::kList}) {
+  WindowSpec spec;
+  spec.kind = kind;
+  spec.size_ms = 5 * kMin;
+  spec.gap_ms = 30 * kMin;
+  spec.aggregates = std::move(aggs);
+  return spec;
+}
+
+TEST(WindowTest, SlidingBoundaryIsExclusiveAtWatermarkMinusSize) {
+  Probe p(Spec(WindowKind::kSliding));
+  EXPECT_EQ(p.Add("a", 0), R"(["a"])");
+  EXPECT_EQ(p.Add("b", 5 * kMin - 1), R"(["a","b"])");
+  // Exactly size after a: a has left (the window is (w - size, w]).
+  EXPECT_EQ(p.Add("c", 5 * kMin), R"(["b","c"])");
+  EXPECT_EQ(p.last.start_ms, 1);
+  EXPECT_EQ(p.last.end_ms, 5 * kMin + 1);
+}
+
+TEST(WindowTest, LateEventsAreDroppedOutOfOrderInsertedInOrder) {
+  auto spec = Spec(WindowKind::kSliding);
+  spec.allowed_lateness_ms = kMin;
+  Probe p(spec);
+  p.Add("a", 10 * kMin);
+  p.Add("c", 12 * kMin);
+  // 1 ms beyond the allowed lateness behind the watermark: late, nothing changes.
+  EXPECT_EQ(p.Add("x", 12 * kMin - kMin - 1), "late");
+  // Exactly at watermark - lateness: accepted, and inserted in time order.
+  EXPECT_EQ(p.Add("b", 11 * kMin), R"(["a","b","c"])");
+  EXPECT_EQ(p.state.items(), 3u);
+  // Another group has its own watermark.
+  EXPECT_EQ(p.Add("z", 0, "other"), R"(["z"])");
+}
+
+TEST(WindowTest, TumblingWindowsAreEpochAlignedAndHalfOpen) {
+  auto spec = Spec(WindowKind::kTumbling, {AggregateKind::kList, AggregateKind::kCount});
+  spec.allowed_lateness_ms = 2 * kMin;
+  Probe p(spec);
+  EXPECT_EQ(p.Add("a", 1 * kMin), R"(["a"])");
+  EXPECT_EQ(p.Add("b", 5 * kMin - 1), R"(["a","b"])");
+  // Exactly at the window end: the next window.
+  EXPECT_EQ(p.Add("c", 5 * kMin), R"(["c"])");
+  EXPECT_EQ(p.last.start_ms, 5 * kMin);
+  EXPECT_EQ(p.last.end_ms, 10 * kMin);
+  // Out of order within the lateness: lands in the previous window, which is still kept.
+  EXPECT_EQ(p.Add("d", 4 * kMin), R"(["a","d","b"])");
+  EXPECT_EQ(expr::ToJson(p.last.aggregates[1]), "3");
+  EXPECT_EQ(p.Add("e", 2 * kMin), "late");
+}
+
+TEST(WindowTest, SessionGapBoundaryStartsANewSession) {
+  Probe p(Spec(WindowKind::kSession));
+  EXPECT_EQ(p.Add("a", 0), R"(["a"])");
+  EXPECT_EQ(p.Add("b", 30 * kMin - 1), R"(["a","b"])");
+  EXPECT_EQ(p.last.end_ms, 60 * kMin - 1);
+  // A gap of exactly `gap` starts a new session.
+  EXPECT_EQ(p.Add("c", 60 * kMin - 1), R"(["c"])");
+  EXPECT_EQ(p.last.start_ms, 60 * kMin - 1);
+}
+
+TEST(WindowTest, SessionOutOfOrderEventMergesSessions) {
+  auto spec = Spec(WindowKind::kSession);
+  spec.gap_ms = 10 * kMin;
+  spec.allowed_lateness_ms = 60 * kMin;
+  Probe p(spec);
+  p.Add("a", 0);
+  EXPECT_EQ(p.Add("c", 15 * kMin), R"(["c"])");
+  // Arrives late but within lateness, bridging the two sessions.
+  EXPECT_EQ(p.Add("b", 8 * kMin), R"(["a","b","c"])");
+}
+
+TEST(WindowTest, BoundedGroupsItemsAndTtl) {
+  auto spec = Spec(WindowKind::kSliding);
+  spec.size_ms = 1000 * kMin;
+  spec.max_items = 2;
+  spec.max_groups = 2;
+  spec.ttl_ms = 10 * kMin;
+  Probe p(spec);
+  EXPECT_EQ(p.Add("a", 1, "u1"), R"(["a"])");
+  p.Add("b", 2, "u1");
+  EXPECT_EQ(p.Add("c", 3, "u1"), R"(["b","c"])") << "max_items keeps the newest";
+  p.Add("x", 4, "u2");
+  p.Add("y", 5, "u3");  // evicts u1, the least recently updated
+  EXPECT_EQ(p.state.groups(), 2u);
+  EXPECT_EQ(p.Add("d", 6, "u1"), R"(["d"])");
+  // 20 minutes later u3 and u1 (idle for more than the 10 min TTL) have expired.
+  p.Add("z", 20 * kMin, "u4");
+  EXPECT_EQ(p.state.groups(), 1u);
+  EXPECT_EQ(p.state.evicted_groups(), 4u);
+}
+
+TEST(WindowTest, Aggregators) {
+  WindowSpec spec =
+      Spec(WindowKind::kSliding,
+           {AggregateKind::kSet, AggregateKind::kCount, AggregateKind::kSum, AggregateKind::kMin,
+            AggregateKind::kMax, AggregateKind::kLast, AggregateKind::kApproxDistinct});
+  WindowState state(spec);
+  WindowOutput out;
+  auto add = [&](Value v, int64_t t) {
+    std::vector<Value> inputs(spec.aggregates.size(), v);
+    ASSERT_TRUE(state.Add("k", t, std::move(inputs), &out));
+  };
+  add(3, 1);
+  add(1, 2);
+  add(Value(), 3);  // nulls are skipped
+  add(3, 4);
+  add(2.5, 5);
+  std::vector<std::string> got;
+  for (const auto& v : out.aggregates) got.push_back(expr::ToJson(v));
+  EXPECT_EQ(got, (std::vector<std::string>{"[1,3,2.5]", "4", "9.5", "1", "3", "2.5", "3"}));
+  EXPECT_EQ(out.items, 5u);
+}
+
+TEST(WindowTest, ApproxDistinctIsCloseForLargerWindows) {
+  WindowSpec spec = Spec(WindowKind::kSliding, {AggregateKind::kApproxDistinct});
+  spec.max_items = 5000;
+  WindowState state(spec);
+  WindowOutput out;
+  for (int i = 0; i < 2000; ++i) {
+    state.Add("k", i, {Value("item-" + std::to_string(i % 1000))}, &out);
+  }
+  int64_t estimate = out.aggregates[0].as_int();
+  EXPECT_GT(estimate, 700);
+  EXPECT_LT(estimate, 1300);
+}
+
+TEST(WindowTest, ParseDuration) {
+  int64_t ms = 0;
+  EXPECT_TRUE(ParseDuration("5m", &ms));
+  EXPECT_EQ(ms, 5 * kMin);
+  EXPECT_TRUE(ParseDuration("250ms", &ms));
+  EXPECT_EQ(ms, 250);
+  EXPECT_TRUE(ParseDuration("1500", &ms));
+  EXPECT_EQ(ms, 1500);
+  EXPECT_FALSE(ParseDuration("5 min", &ms));
+  EXPECT_FALSE(ParseDuration("m", &ms));
+}
+
+}  // namespace
+}  // namespace streamrec::scenario::testing

@@ -298,7 +298,7 @@ pipeline:
   user_ttl_days: 30
   rec_count: 20
   recs_stale_minutes: 10
-  checkpoint_interval_ms: 5000
+  checkpoint_interval_ms: 30000  # replay after a crash covers at most this much
   workers: 1
   max_batch: 1024
 models:

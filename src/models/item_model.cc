@@ -1,6 +1,8 @@
 #include "models/item_model.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -139,6 +141,7 @@ struct ItemModel::Impl {
   StringMap<uint32_t> index;  //!< MakeKey(tenant, item) -> slot
   std::vector<Slot> slots;
   std::vector<uint32_t> free_slots;
+  bool snapshot_active = false;  //!< a DirtySnapshot is being encoded (eviction held off)
   size_t live = 0;
   bool clock_started = false;
   int64_t now_ms = 0;
@@ -270,7 +273,8 @@ struct ItemModel::Impl {
   }
 
   void MaybeEvict(uint32_t protect) {
-    if (live <= options.max_items) return;
+    // While a checkpoint encodes its snapshot, slots must keep their items: evict later.
+    if (live <= options.max_items || snapshot_active) return;
     size_t batch = std::max<size_t>(1, static_cast<size_t>(options.max_items * kEvictFraction));
     size_t count = std::min(live - options.max_items + batch, live - 1);
     std::vector<uint32_t> candidates;
@@ -586,24 +590,86 @@ uint64_t ItemModel::ApproximateBytes() const {
   return bytes;
 }
 
-std::vector<ItemModel::DirtyItem> ItemModel::TakeDirty() {
+struct ItemModel::DirtySnapshot {
+  struct Item {
+    uint32_t slot;
+    internal::ItemRecord record;  //!< neighbours' ids filled in by Finish
+    size_t begin, end;            //!< its neighbours in `neighbors`
+  };
+  std::vector<Item> items;
+  std::vector<Neighbor> neighbors;  //!< one flat copy: one allocation, not one per item
+  std::vector<DirtyItem> evicted;
+};
+
+void ItemModel::DirtySnapshotDeleter::operator()(DirtySnapshot* snapshot) const {
+  delete snapshot;
+}
+
+ItemModel::DirtySnapshotPtr ItemModel::BeginDirtySnapshot() {
   std::unique_lock lock(impl_->mu);
   Impl& m = *impl_;
-  std::vector<DirtyItem> out;
-  out.reserve(m.dirty.size() + m.evicted.size());
+  DirtySnapshotPtr snapshot(new DirtySnapshot());
+  snapshot->items.reserve(m.dirty.size());
+  size_t total = 0;
+  for (uint32_t slot : m.dirty) total += m.slots[slot].neighbors.size();
+  snapshot->neighbors.reserve(total);
   for (uint32_t slot : m.dirty) {
     const Slot& s = m.slots[slot];
-    out.push_back({m.tenant_names[s.tenant], std::string(m.ItemId(slot)),
-                   internal::EncodeItemRecord(m.ToRecord(slot))});
+    auto& flat = snapshot->neighbors;
+    DirtySnapshot::Item item{slot, {}, flat.size(), flat.size() + s.neighbors.size()};
+    flat.insert(flat.end(), s.neighbors.begin(), s.neighbors.end());
+    item.record.views = s.views;
+    item.record.add_to_carts = s.add_to_carts;
+    item.record.purchases = s.purchases;
+    item.record.last_seen_ms = s.last_seen_ms;
+    item.record.popularity = s.pop * m.Scale();
+    item.record.as_of_ms = m.now_ms;
+    snapshot->items.push_back(std::move(item));
   }
   for (const auto& key : m.evicted) {
     uint32_t tenant;
     std::memcpy(&tenant, key.data(), sizeof(tenant));
-    out.push_back({m.tenant_names[tenant], std::string(KeyItem(key)), std::nullopt});
+    snapshot->evicted.push_back({m.tenant_names[tenant], std::string(KeyItem(key)), std::nullopt});
   }
   m.dirty.clear();
   m.evicted.clear();
+  m.snapshot_active = true;
+  return snapshot;
+}
+
+std::vector<ItemModel::DirtyItem> ItemModel::FinishDirtySnapshot(DirtySnapshotPtr snapshot) {
+  constexpr size_t kChunk = 256;  // items encoded per shared-lock hold
+  std::vector<DirtyItem> out;
+  out.reserve(snapshot->items.size() + snapshot->evicted.size());
+  for (size_t begin = 0; begin < snapshot->items.size(); begin += kChunk) {
+    // Let a waiting Observe in between chunks: shared_mutex favours readers, so
+    // back-to-back shared holds would starve the pipeline's writers.
+    if (begin > 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    std::shared_lock lock(impl_->mu);
+    const Impl& m = *impl_;
+    size_t end = std::min(begin + kChunk, snapshot->items.size());
+    for (size_t k = begin; k < end; ++k) {
+      auto& item = snapshot->items[k];
+      auto first = snapshot->neighbors.begin() + static_cast<ptrdiff_t>(item.begin);
+      auto last = snapshot->neighbors.begin() + static_cast<ptrdiff_t>(item.end);
+      std::sort(first, last,
+                [](const Neighbor& a, const Neighbor& b) { return a.weight > b.weight; });
+      item.record.neighbors.reserve(item.end - item.begin);
+      for (auto n = first; n != last; ++n) {
+        item.record.neighbors.push_back({std::string(m.ItemId(n->item)), n->weight});
+      }
+      out.push_back({m.tenant_names[m.slots[item.slot].tenant], std::string(m.ItemId(item.slot)),
+                     internal::EncodeItemRecord(item.record)});
+    }
+  }
+  for (auto& e : snapshot->evicted) out.push_back(std::move(e));
+  std::unique_lock lock(impl_->mu);
+  impl_->snapshot_active = false;
   return out;
+}
+
+std::vector<ItemModel::DirtyItem> ItemModel::TakeDirty() {
+  return FinishDirtySnapshot(BeginDirtySnapshot());
 }
 
 common::Status ItemModel::Restore(std::string_view tenant, std::string_view item,

@@ -86,6 +86,19 @@ class ItemModel {
     std::optional<std::string> bytes;  //!< nullopt: evicted, delete it
   };
   std::vector<DirtyItem> TakeDirty();
+
+  //! TakeDirty in two phases, so that a checkpoint stops the writers only briefly:
+  //! BeginDirtySnapshot copies the changed items' raw state (no strings, no encoding) and
+  //! holds eviction off, so slots stay put; FinishDirtySnapshot then encodes the copy under
+  //! short shared locks while Observe goes on, and lets eviction resume. The result is the
+  //! state as of Begin. REQUIRES: one snapshot at a time; Finish is called after Begin.
+  struct DirtySnapshot;
+  struct DirtySnapshotDeleter {
+    void operator()(DirtySnapshot* snapshot) const;
+  };
+  using DirtySnapshotPtr = std::unique_ptr<DirtySnapshot, DirtySnapshotDeleter>;
+  DirtySnapshotPtr BeginDirtySnapshot();
+  std::vector<DirtyItem> FinishDirtySnapshot(DirtySnapshotPtr snapshot);
   //! Restores one item saved by TakeDirty (at start-up, before any Observe).
   common::Status Restore(std::string_view tenant, std::string_view item, std::string_view bytes);
 

@@ -159,7 +159,10 @@ class PipelineImpl final : public Pipeline {
             metrics.GetHistogram("streamrec_pipeline_step_seconds", "Time of one worker step")),
         freshness_(metrics.GetHistogram("streamrec_freshness_seconds",
                                         "From an acknowledged (durable) event to its "
-                                        "user's recommendations readable")) {
+                                        "user's recommendations readable")),
+        checkpoint_pause_(metrics.GetHistogram(
+            "streamrec_pipeline_checkpoint_pause_seconds",
+            "How long an item checkpoint holds the workers (the raw copy only)")) {
     for (size_t t = 0; t < kEventTypes; ++t) {
       events_[t] = &metrics.GetCounter(
           "streamrec_pipeline_events_total", "Events applied by the pipeline",
@@ -401,7 +404,8 @@ class PipelineImpl final : public Pipeline {
     auto *db = store_.db(Cf::kState);
     // 1. The item model from its last checkpoint, with the offsets it covers.
     std::vector<uint64_t> item_from(partitions_, 0), user_from(partitions_, 0);
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}, store_.cf(Cf::kItems)));
+    std::unique_ptr<rocksdb::Iterator> it(
+        store_.db(Cf::kItems)->NewIterator({}, store_.cf(Cf::kItems)));
     size_t restored = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       std::string_view key = it->key().ToStringView();
@@ -765,12 +769,16 @@ class PipelineImpl final : public Pipeline {
     std::lock_guard lock(checkpoint_mu_);
     std::vector<models::ItemModel::DirtyItem> dirty;
     std::vector<uint64_t> offsets(partitions_);
+    // Workers wait only while the raw copy is taken; encoding happens after they resume.
+    const int64_t pause_start = common::MonoNs();
     gate_.Pause();
-    dirty = model_.TakeDirty();
+    auto snapshot = model_.BeginDirtySnapshot();
     for (uint32_t p = 0; p < partitions_; ++p) {
       offsets[p] = cursors_[p].item_applied.load(std::memory_order_acquire);
     }
     gate_.Resume();
+    checkpoint_pause_.Observe(static_cast<double>(common::MonoNs() - pause_start) * 1e-9);
+    dirty = model_.FinishDirtySnapshot(std::move(snapshot));
 
     bool moved = !dirty.empty() || !unwritten_.empty();
     for (uint32_t p = 0; p < partitions_ && !moved; ++p) {
@@ -795,7 +803,7 @@ class PipelineImpl final : public Pipeline {
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    auto s = store_.db(Cf::kState)->Write(wo, &wb);
+    auto s = store_.db(Cf::kItems)->Write(wo, &wb);
     if (!s.ok()) return store::FromRocks(s, "write item checkpoint");
     unwritten_.clear();
     for (uint32_t p = 0; p < partitions_; ++p) {
@@ -851,6 +859,7 @@ class PipelineImpl final : public Pipeline {
   common::Counter &steps_;
   common::Histogram &step_seconds_;
   common::Histogram &freshness_;
+  common::Histogram &checkpoint_pause_;
   std::array<common::Counter *, kEventTypes> events_{};
   std::atomic<uint64_t> processed_{0};
 

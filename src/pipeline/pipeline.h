@@ -36,7 +36,7 @@ struct PipelineOptions {
   int64_t user_ttl_ms = 30ll * 24 * 3600 * 1000;  //!< idle users' state is dropped after this
   size_t rec_count = 20;                     //!< length of the stored list
   int64_t recs_stale_ms = 10 * 60 * 1000;    //!< served lists older than this are recomputed
-  int64_t checkpoint_interval_ms = 5000;     //!< item model checkpoint period
+  int64_t checkpoint_interval_ms = 30000;    //!< item model checkpoint period
   uint32_t workers = 1;                      //!< worker threads; partition p goes to p % workers
   size_t max_batch = 1024;                   //!< events one worker step takes
 };

@@ -39,10 +39,23 @@ common::Status FromRocks(const rocksdb::Status& s, const char* what) {
   return common::Status::Internal(std::string(what) + ": " + s.ToString());
 }
 
-static bool IsLogDb(Cf cf) {
-  return cf == Cf::kLog || cf == Cf::kDedup || cf == Cf::kBadRows || cf == Cf::kMeta ||
-         cf == Cf::kAuth;
+//! Which database holds a family: 0 log (fsynced appends), 1 state (user state, catalog),
+//! 2 items (item model checkpoints: large batches that must not stall state writes).
+static int DbIndex(Cf cf) {
+  switch (cf) {
+    case Cf::kLog:
+    case Cf::kDedup:
+    case Cf::kBadRows:
+    case Cf::kMeta:
+    case Cf::kAuth:
+      return 0;
+    case Cf::kItems:
+      return 2;
+    default:
+      return 1;
+  }
 }
+constexpr const char* kDbNames[] = {"log", "state", "items"};
 
 common::Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
                                                    const StoreOptions& options) {
@@ -68,8 +81,8 @@ common::Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   // Two databases with separate write-ahead logs: the event log fsyncs every group
   // commit, while pipeline state is written without sync (it is rebuilt from the log).
   // Sharing one WAL would make every state write queue behind the log's fsync.
-  for (bool log_db : {true, false}) {
-    std::string path = dir + (log_db ? "/log" : "/state");
+  for (int db_index = 0; db_index < 3; ++db_index) {
+    std::string path = dir + "/" + kDbNames[db_index];
     std::error_code ec;
     std::filesystem::create_directories(path, ec);
     if (ec) return common::Status::Internal("cannot create " + path + ": " + ec.message());
@@ -79,7 +92,7 @@ common::Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
     cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, base);
     for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
       auto cf = static_cast<Cf>(i);
-      if (IsLogDb(cf) != log_db) continue;
+      if (DbIndex(cf) != db_index) continue;
       rocksdb::ColumnFamilyOptions o = base;
       if (cf == Cf::kDedup) {
         o.compaction_filter = store->dedup_filter_.get();
@@ -107,7 +120,7 @@ common::Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
     rocksdb::DB* raw = nullptr;
     auto s = rocksdb::DB::Open(db_options, path, cfs, &handles, &raw);
     if (!s.ok()) return FromRocks(s, ("open " + path).c_str());
-    auto& db = store->dbs_[log_db ? 0 : 1];
+    auto& db = store->dbs_[db_index];
     db.db.reset(raw);
     db.default_handle = handles[0];
     for (size_t i = 0; i < members.size(); ++i) {

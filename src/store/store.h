@@ -1,4 +1,4 @@
-// The embedded RocksDB storage under <data_dir>/db: two databases, `log` (event log,
+// The embedded RocksDB storage under <data_dir>/db: three databases, `log` (event log,
 // dedup ids, bad rows, meta, API key hashes; fsynced group commits) and `state` (pipeline
 // state and item checkpoints; not synced, rebuilt from the log), and their column families.
 #pragma once
@@ -71,7 +71,7 @@ class Store {
     rocksdb::ColumnFamilyHandle* default_handle = nullptr;
   };
   std::unique_ptr<rocksdb::CompactionFilter> dedup_filter_;  // outlives the databases
-  std::array<Db, 2> dbs_;                                     // log, state
+  std::array<Db, 3> dbs_;  // log, state, items
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
   std::array<rocksdb::DB*, static_cast<int>(Cf::kCount)> owners_{};
   std::atomic<uint64_t> bad_row_seq_{0};

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "common/progress_bar.h"
+#include "models/benchmark_datasets.h"
 #include "models/eval.h"
 #include "registry/registry.h"
 #include "registry/train.h"
@@ -61,31 +63,9 @@ CLI::App* g_promote_cmd = nullptr;
 CLI::App* g_rollback_cmd = nullptr;
 CLI::App* g_import_cmd = nullptr;
 
-enum class Protocol { kSession, kLeaveOneOut };
+using models::BenchmarkDataset;
+using models::Protocol;
 
-struct Dataset {
-  const char* name;
-  Protocol protocol;
-  const char* train;  // relative to the data dir
-  const char* test;   // session protocol only
-};
-
-constexpr Dataset kDatasets[] = {
-    {"diginetica", Protocol::kSession, "diginetica-srgnn/train_sessions.txt.gz",
-     "diginetica-srgnn/test_pairs.tsv.gz"},
-    {"yoochoose", Protocol::kSession, "yoochoose1_64-srgnn/train_sessions.txt.gz",
-     "yoochoose1_64-srgnn/test_pairs.tsv.gz"},
-    {"retailrocket", Protocol::kSession, "retailrocket-mtd/train_sessions.txt.gz",
-     "retailrocket-mtd/test_pairs.tsv.gz"},
-    {"beauty", Protocol::kLeaveOneOut, "s3rec-amazon-yelp-lastfm/Beauty.txt.gz", ""},
-    {"yelp", Protocol::kLeaveOneOut, "s3rec-amazon-yelp-lastfm/Yelp.txt.gz", ""},
-    {"lastfm", Protocol::kLeaveOneOut, "s3rec-amazon-yelp-lastfm/LastFM.txt", ""},
-};
-
-std::string DefaultDataDir() {
-  if (const char* env = std::getenv("STREAMREC_DATASETS"); env && *env) return env;
-  return "../shared/datasets";
-}
 
 // Carves a validation split from the training sessions only: the first 90% train, the last 10% (the
 // most recent, as sessions are in time order) are expanded into (prefix, next) pairs.
@@ -102,25 +82,7 @@ void SplitForValidation(std::vector<std::vector<std::string>>& train,
   train.resize(keep);
 }
 
-class ProgressBar {
- public:
-  ProgressBar(std::string label, bool enabled)
-      : label_(std::move(label)), enabled_(enabled && isatty(STDERR_FILENO)) {}
-  void operator()(size_t done, size_t total) {
-    if (!enabled_ || total == 0) return;
-    constexpr int kWidth = 30;
-    int filled = static_cast<int>(kWidth * done / total);
-    std::fprintf(stderr, "\r%-22s [%s%s] %3zu%% %zu/%zu", label_.c_str(),
-                 std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
-                 100 * done / total, done, total);
-    if (done == total) std::fputc('\n', stderr);
-    std::fflush(stderr);
-  }
-
- private:
-  std::string label_;
-  bool enabled_;
-};
+using common::ProgressBar;
 
 struct Result {
   std::string model, settings, dataset, protocol, split;
@@ -233,15 +195,12 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 }
 
 int RunEvaluate() {
-  const Dataset* dataset = nullptr;
-  for (const auto& d : kDatasets) {
-    if (g_args.dataset == d.name) dataset = &d;
-  }
+  const BenchmarkDataset* dataset = models::FindBenchmarkDataset(g_args.dataset);
   if (!dataset) {
     std::cerr << "error: unknown --dataset " << g_args.dataset << "\n";
     return 2;
   }
-  std::string dir = g_args.data_dir.empty() ? DefaultDataDir() : g_args.data_dir;
+  std::string dir = g_args.data_dir.empty() ? models::DefaultDatasetsDir() : g_args.data_dir;
   std::string train_path = (std::filesystem::path(dir) / dataset->train).string();
   const bool validation = g_args.split == "validation";
 

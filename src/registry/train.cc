@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/progress_bar.h"
+#include "models/benchmark_datasets.h"
 #include "models/eval.h"
 #include "models/item_model.h"
 #include "registry/model_host.h"
@@ -50,47 +52,10 @@ using common::Code;
 using common::Result;
 using common::Status;
 
-enum class Protocol { kSession, kLeaveOneOut };
+using models::BenchmarkDataset;
+using models::Protocol;
 
-struct DatasetSpec {
-  const char* name;
-  Protocol protocol;
-  const char* train;  // relative to the datasets dir
-  const char* test;   // session protocol only
-};
-
-// The same files and protocols as `streamrec evaluate`.
-constexpr DatasetSpec kDatasets[] = {
-    {"diginetica", Protocol::kSession, "diginetica-srgnn/train_sessions.txt.gz",
-     "diginetica-srgnn/test_pairs.tsv.gz"},
-    {"yoochoose", Protocol::kSession, "yoochoose1_64-srgnn/train_sessions.txt.gz",
-     "yoochoose1_64-srgnn/test_pairs.tsv.gz"},
-    {"retailrocket", Protocol::kSession, "retailrocket-mtd/train_sessions.txt.gz",
-     "retailrocket-mtd/test_pairs.tsv.gz"},
-    {"beauty", Protocol::kLeaveOneOut, "s3rec-amazon-yelp-lastfm/Beauty.txt.gz", ""},
-    {"yelp", Protocol::kLeaveOneOut, "s3rec-amazon-yelp-lastfm/Yelp.txt.gz", ""},
-    {"lastfm", Protocol::kLeaveOneOut, "s3rec-amazon-yelp-lastfm/LastFM.txt", ""},
-};
-
-class ProgressBar {
- public:
-  ProgressBar(std::string label, bool enabled)
-      : label_(std::move(label)), enabled_(enabled && isatty(STDERR_FILENO)) {}
-  void operator()(size_t done, size_t total) {
-    if (!enabled_ || total == 0) return;
-    constexpr int kWidth = 30;
-    int filled = static_cast<int>(kWidth * done / total);
-    std::fprintf(stderr, "\r%-22s [%s%s] %3zu%% %zu/%zu", label_.c_str(),
-                 std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
-                 100 * done / total, done, total);
-    if (done == total) std::fputc('\n', stderr);
-    std::fflush(stderr);
-  }
-
- private:
-  std::string label_;
-  bool enabled_;
-};
+using common::ProgressBar;
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -202,20 +167,15 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
   if (!type.ok() || *type == ModelType::kTorchscript) {
     return Status::Invalid("invalid_model", "--model must be vsknn|sknn|covis|sasrec", "model");
   }
-  std::string datasets_dir = req.datasets_dir;
-  if (datasets_dir.empty()) {
-    const char* env = std::getenv("STREAMREC_DATASETS");
-    datasets_dir = env && *env ? env : "../shared/datasets";
-  }
-  const DatasetSpec* spec = nullptr;
+  std::string datasets_dir =
+      req.datasets_dir.empty() ? models::DefaultDatasetsDir() : req.datasets_dir;
+  const BenchmarkDataset* spec = nullptr;
   std::string path, dataset_label;
   if (!req.data_path.empty()) {
     path = req.data_path;
     dataset_label = fs::path(path).stem().string();
   } else {
-    for (const auto& d : kDatasets) {
-      if (req.dataset == d.name) spec = &d;
-    }
+    spec = models::FindBenchmarkDataset(req.dataset);
     if (!spec)
       return Status::Invalid("invalid_dataset", "unknown --dataset " + req.dataset, "dataset");
     path = (fs::path(datasets_dir) / spec->train).string();

@@ -1,6 +1,8 @@
-// The embedded RocksDB storage under <data_dir>/db: three databases, `log` (event log,
-// dedup ids, bad rows, meta, API key hashes; fsynced group commits) and `state` (pipeline
-// state and item checkpoints; not synced, rebuilt from the log), and their column families.
+// The embedded RocksDB storage under <data_dir>/db: three databases with their own
+// write-ahead logs: `log` (event log, dedup ids, bad rows, meta, API key hashes; fsynced
+// group commits), `state` (user state, lists, offsets, catalog, rules, KPIs; not synced, the
+// pipeline's part is rebuilt from the log) and `items` (item model checkpoints, whose large
+// batches must not stall state writes), and their column families.
 #pragma once
 
 #include <array>

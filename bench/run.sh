@@ -16,6 +16,8 @@ for f in "$BIN" "$LOAD" "$TRIVIAL" "$CLICKS"; do
   [ -e "$f" ] || { echo "missing $f (run scripts/build; datasets in $DATASETS)" >&2; exit 1; }
 done
 WORK=$(mktemp -d)
+# Admin endpoints (catalog, rules) need a key; this one lives only for the run.
+export STREAMREC_ADMIN_KEY="bench-admin-key-$(date +%s%N)-0123456789abcdef"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -115,6 +117,35 @@ echo "log_commit_p99_ms $(quantile 0.99 "streamrec_log_commit_seconds_bucket{" "
   --recs-path '/v1/recommendations?user_id={user}&n=10&tenant=bench' -c 32 --rate 20000 --prefix serve_at_20k_ >"$WORK/r2" 2>/dev/null
 echo "serve_server_side_p50_ms $(quantile 0.50 'streamrec_http_request_seconds_bucket{route="recommendations",' "$S") ms"
 echo "serve_server_side_p99_ms $(quantile 0.99 'streamrec_http_request_seconds_bucket{route="recommendations",' "$S") ms"
+
+# (c2) the same at 20k req/s with catalog fields and a placement's business rules, beside
+# the plain list in the same run: a catalog of every item (titles, prices, categories, 10%
+# sold out) and rules that filter, diversify and limit.
+zcat "$CLICKS" | tr ' ' '\n' | grep -v '^$' | sort -u | awk -v dir="$WORK" '
+  { n = $1 + 0
+    line = sprintf("{\"id\":\"%s\",\"title\":\"Item %s\",\"price\":%d.99,\"currency\":\"EUR\",\"categories\":[\"c%d\"],\"available\":%s,\"image_url\":\"https://cdn.example/%s.jpg\"}",
+                   $1, $1, n % 90 + 10, n % 25, (n % 10 == 0 ? "false" : "true"), $1)
+    f = sprintf("%s/catalog-%03d.json", dir, int(NR / 5000))
+    if (!(f in started)) { started[f] = 1; printf "[" > f } else printf "," > f
+    printf "%s", line > f }
+  END { for (f in started) { printf "]" > f; close(f) } }'
+ITEMS=0
+for f in "$WORK"/catalog-*.json; do
+  n=$(curl -s -X PUT -H "Authorization: Bearer $STREAMREC_ADMIN_KEY" -H 'Content-Type: application/json' \
+        --data-binary @"$f" "http://127.0.0.1:$S/v1/items?tenant=bench" | grep -o '"upserted":[0-9]*' | grep -o '[0-9]*$')
+  ITEMS=$((ITEMS + ${n:-0}))
+done
+curl -s -X PUT -H "Authorization: Bearer $STREAMREC_ADMIN_KEY" -H 'Content-Type: application/json' \
+  --data '{"product_page":{"available_only":true,"diversity":{"max_per_category":2},"fill_from":"popularity","limit":10}}' \
+  "http://127.0.0.1:$S/v1/rules?tenant=bench" >/dev/null
+echo "rules_catalog_items $ITEMS count"
+"$LOAD" --url "http://127.0.0.1:$S" --mode recs --dataset "$CLICKS" -d "$SECONDS_PER_RUN" \
+  --recs-path '/v1/recommendations?user_id={user}&n=10&tenant=bench' -c 32 --rate 20000 --prefix serve_plain_at_20k_ >"$WORK/r4" 2>/dev/null
+"$LOAD" --url "http://127.0.0.1:$S" --mode recs --dataset "$CLICKS" -d "$SECONDS_PER_RUN" \
+  --recs-path '/v1/recommendations?user_id={user}&n=10&tenant=bench&placement=product_page' -c 32 --rate 20000 --prefix serve_rules_at_20k_ >"$WORK/r5" 2>/dev/null
+grep -h -E "_(req_per_s|latency_p50_ms|latency_p99_ms|errors) " "$WORK/r4" "$WORK/r5"
+echo "serve_rules_server_side_p50_ms $(quantile 0.50 'streamrec_http_request_seconds_bucket{route="recommendations_placement",' "$S") ms"
+echo "serve_rules_server_side_p99_ms $(quantile 0.99 'streamrec_http_request_seconds_bucket{route="recommendations_placement",' "$S") ms"
 stop "$SP"
 start_trivial; T=$PORT; TP=$PID
 "$LOAD" --url "http://127.0.0.1:$T" --mode recs --dataset "$CLICKS" -d "$SECONDS_PER_RUN" -c 32 --prefix trivial_get_max_ >"$WORK/r3" 2>/dev/null

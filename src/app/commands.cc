@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include "catalog/import.h"
 #include "tools/datasets.h"
 #include "tools/http_client.h"
 #include "tools/replay.h"
@@ -103,6 +104,52 @@ int RunDemo() {
 
 CLI::App* g_replay_cmd = nullptr;
 CLI::App* g_demo_cmd = nullptr;
+CLI::App* g_catalog_import_cmd = nullptr;
+
+struct CatalogImportArgs {
+  std::string url = "http://127.0.0.1:8080";
+  std::string tenant = "default";
+  std::string file;
+  std::string key_env = "STREAMREC_ADMIN_KEY";
+  size_t batch = 1000;
+} g_catalog;
+
+//! Parses a catalog file here (CSV, JSONL, JSON, Shopify products.json) and upserts it into
+//! a running server with PUT /v1/items in batches, so nothing needs the server stopped.
+int RunCatalogImport() {
+  auto items = catalog::ParseCatalogFile(g_catalog.tenant, g_catalog.file);
+  if (!items.ok()) {
+    std::cerr << "error: " << items.status().message << "\n";
+    return 1;
+  }
+  auto host_port = tools::ParseHostPort(g_catalog.url);
+  if (!host_port.ok()) {
+    std::cerr << "error: " << host_port.status().message << "\n";
+    return 2;
+  }
+  const char* key = std::getenv(g_catalog.key_env.c_str());
+  tools::HeaderList headers = {{"Content-Type", "application/json"}};
+  if (key && *key) headers.emplace_back("Authorization", std::string("Bearer ") + key);
+  tools::HttpClient client(host_port->first, host_port->second);
+  const std::string target = "/v1/items?tenant=" + g_catalog.tenant;
+  size_t sent = 0;
+  for (size_t at = 0; at < items->size(); at += g_catalog.batch) {
+    json::array batch;
+    for (size_t i = at; i < std::min(items->size(), at + g_catalog.batch); ++i) {
+      batch.push_back(catalog::ItemToJson((*items)[i]));
+    }
+    auto r = client.Request("PUT", target, json::serialize(batch), headers);
+    if (!r.ok() || r->status != 200) {
+      std::cerr << "error: PUT " << target << " after " << sent << " items: "
+                << (r.ok() ? std::to_string(r->status) + " " + r->body : r.status().message)
+                << "\n";
+      return 1;
+    }
+    sent += batch.size();
+  }
+  std::cout << "imported " << sent << " items into tenant " << g_catalog.tenant << "\n";
+  return 0;
+}
 
 }  // namespace
 
@@ -114,11 +161,27 @@ void RegisterToolCommands(CLI::App& cli) {
       "demo", "replay a dataset into a running server, then print a few shoppers' lists");
   tools::AddReplayFlags(*g_demo_cmd, g_replay);
   g_demo_cmd->add_option("--users", g_demo_users, "how many shoppers to show");
+
+  auto* catalog = cli.add_subcommand("catalog", "catalog tools");
+  g_catalog_import_cmd = catalog->add_subcommand(
+      "import", "import a CSV, JSONL, JSON or Shopify products.json file into a running server");
+  g_catalog_import_cmd->add_option("file", g_catalog.file, "catalog file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  g_catalog_import_cmd->add_option("--url", g_catalog.url, "streamrec base URL")
+      ->capture_default_str();
+  g_catalog_import_cmd->add_option("--tenant", g_catalog.tenant)->capture_default_str();
+  g_catalog_import_cmd->add_option("--key-env", g_catalog.key_env,
+                                   "environment variable holding an API key with catalog:write")
+      ->capture_default_str();
+  g_catalog_import_cmd->add_option("--batch", g_catalog.batch, "items per request")
+      ->check(CLI::Range(1, 10000));
 }
 
 int RunToolCommand(CLI::App& cli) {
   if (g_replay_cmd && *g_replay_cmd) return RunReplay();
   if (g_demo_cmd && *g_demo_cmd) return RunDemo();
+  if (g_catalog_import_cmd && *g_catalog_import_cmd) return RunCatalogImport();
   std::cerr << cli.help();
   return 2;
 }

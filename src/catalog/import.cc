@@ -559,8 +559,8 @@ common::Result<std::vector<Item>> ParseShopifyProductsJson(std::string_view body
   return ShopifyFromJsonValue(*root, tenant, options);
 }
 
-common::Result<size_t> ImportFile(Catalog& catalog, std::string_view tenant,
-                                  const std::string& path) {
+common::Result<std::vector<Item>> ParseCatalogFile(std::string_view tenant,
+                                                   const std::string& path) {
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
   if (ec)
@@ -596,6 +596,30 @@ common::Result<size_t> ImportFile(Catalog& catalog, std::string_view tenant,
     s.message = path + ": " + s.message;
     return s;
   }
+  return items;
+}
+
+boost::json::object ItemToJson(const Item& item) {
+  boost::json::object o;
+  o["id"] = item.id;
+  o["handle"] = item.handle;
+  o["title"] = item.title;
+  o["url"] = item.url;
+  o["image_url"] = item.image_url;
+  o["price"] = item.price;
+  o["currency"] = item.currency;
+  o["categories"] = boost::json::value_from(item.categories);
+  o["tags"] = boost::json::value_from(item.tags);
+  o["available"] = item.available;
+  o["published"] = item.published;
+  if (!item.shopify_id.empty()) o["shopify_id"] = item.shopify_id;
+  return o;
+}
+
+common::Result<size_t> ImportFile(Catalog& catalog, std::string_view tenant,
+                                  const std::string& path) {
+  auto items = ParseCatalogFile(tenant, path);
+  if (!items.ok()) return items.status();
   std::span<const Item> all(*items);
   for (size_t at = 0; at < all.size(); at += kImportBatch) {
     auto s = catalog.Upsert(all.subspan(at, std::min(kImportBatch, all.size() - at)));

@@ -3,6 +3,8 @@
 // (ValidateItem), or the first error with its line (or array index) and field.
 #pragma once
 
+#include <boost/json/object.hpp>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +46,14 @@ struct ShopifyOptions {
 common::Result<std::vector<Item>> ParseShopifyProductsJson(std::string_view body,
                                                            std::string_view tenant,
                                                            const ShopifyOptions& options = {});
+
+//! Parses a catalog file by its extension: .csv, .jsonl / .ndjson, or .json (Shopify when the
+//! top-level object has "products", else ParseItemsJson's shape).
+common::Result<std::vector<Item>> ParseCatalogFile(std::string_view tenant,
+                                                   const std::string& path);
+
+//! An item in ParseItemsJson's shape (what `PUT /v1/items` takes).
+boost::json::object ItemToJson(const Item& item);
 
 //! Reads a catalog file and upserts it in batches: .csv, .jsonl / .ndjson, or .json (Shopify
 //! when the top-level object has "products", else ParseItemsJson). Returns the item count.

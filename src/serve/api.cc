@@ -623,7 +623,9 @@ struct Api::Impl {
         return RespondError(req, respond, s);
       }
       if (history) return History(req, t, Timed("history", std::move(respond)));
-      return Recommendations(req, t, Timed("recommendations", std::move(respond)));
+      // Timed apart: a placement's lists go through rules and catalog lookups.
+      const char* route = t.Param("placement") ? "recommendations_placement" : "recommendations";
+      return Recommendations(req, t, Timed(route, std::move(respond)));
     }
     if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "items" && seg[3] == "similar") {
       if (!limiter.Allow(info.peer, common::MonoNs())) {

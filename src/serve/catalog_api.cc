@@ -26,14 +26,9 @@ json::object CatalogFieldsJson(const catalog::Item& item) {
 namespace {
 
 json::object ItemJson(const catalog::Item& item) {
-  json::object o = CatalogFieldsJson(item);
-  o["id"] = item.id;
+  json::object o = catalog::ItemToJson(item);
   o["tenant"] = item.tenant;
-  o["handle"] = item.handle;
-  o["categories"] = json::value_from(item.categories);
-  o["tags"] = json::value_from(item.tags);
-  o["published"] = item.published;
-  if (!item.shopify_id.empty()) o["shopify_id"] = item.shopify_id;
+  if (!item.categories.empty()) o["category"] = item.categories.front();
   o["updated_ms"] = item.updated_ms;
   return o;
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "app/scenario_wiring.h"
+#include "registry/model_host.h"
 #include "common/clock.h"
 
 namespace streamrec::app {
@@ -62,6 +63,18 @@ common::Status App::Start() {
                                 pipeline::StepWrites&) {
     if (scenario_->Current()) scenario_->Run(event);
   });
+  if (!config_.serve_model.empty()) {
+    auto registry = registry::Registry::Open(config_.model_registry.empty()
+                                                 ? config_.data_dir + "/models"
+                                                 : config_.model_registry);
+    if (!registry.ok()) return registry.status();
+    auto host = registry::ModelHost::Open(
+        std::move(registry).value(), config_.serve_model,
+        {.b_version = config_.ab_version, .b_percent = config_.ab_percent});
+    if (!host.ok()) return host.status();
+    // Promotions in the registry are picked up by the host's poll; co-visitation fills in.
+    pipeline_->SetRecommender(std::move(host).value());
+  }
   if (auto s = pipeline_->Start(); !s.ok()) return s;
 
   catalog_ = std::make_unique<catalog::Catalog>(*store_);

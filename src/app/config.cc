@@ -170,6 +170,10 @@ common::Result<Config> ParseConfig(const std::string& yaml_text) {
              .Get("max_neighbors", c.models.max_neighbors)
              .Get("popularity_half_life_hours", c.models.popularity_half_life_ms, kHour)
              .Get("recency_decay", c.models.recency_decay)
+             .Get("serve_model", c.serve_model)
+             .Get("registry", c.model_registry)
+             .Get("ab_version", c.ab_version)
+             .Get("ab_percent", c.ab_percent)
              .Finish();
        }},
       {"storage",
@@ -306,6 +310,10 @@ models:
   max_neighbors: 50
   popularity_half_life_hours: 24
   recency_decay: 0.7
+  serve_model: ""          # a registry model (vsknn, sknn, sasrec) to compute lists; "" = co-visitation
+  registry: ""             # default <data_dir>/models
+  ab_version: 0            # A/B: serve this version to ab_percent of users (stable by user id)
+  ab_percent: 0
 storage:
   block_cache_mb: 128
   write_buffer_mb: 32

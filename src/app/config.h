@@ -28,6 +28,12 @@ struct Config {
   int64_t bad_rows_retention_ms = 7ll * 24 * 3600 * 1000;
   //! Business rules {tenant: {placement: rules}} loaded at start (YAML), optional.
   std::string rules_file;
+  //! A registry model (`streamrec train` / `models promote`) that computes the stored lists
+  //! instead of co-visitation, which stays the fallback; empty: co-visitation only.
+  std::string serve_model;
+  std::string model_registry;  //!< default <data_dir>/models
+  int64_t ab_version = 0;      //!< A/B: this version for ab_percent of users (stable hash)
+  uint32_t ab_percent = 0;
   //! A YAML scenario run on every processed event (docs/SCENARIOS.md), optional.
   std::string scenario_file;
   //! Where each user's new list is pushed (docs/SINKS.md): webhook, shopify, log.

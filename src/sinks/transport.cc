@@ -11,6 +11,8 @@
 #include <boost/beast/ssl.hpp>
 #include <charconv>
 
+#include "tools/beast_sync.h"
+
 namespace streamrec::sinks {
 namespace {
 
@@ -95,25 +97,15 @@ class TlsTransport : public Transport {
             std::string(method) + " https://" + endpoint_.host + ": " + ec.message());
       }
       auto res = parser.release();
-      tools::HttpResponse out;
-      out.status = static_cast<int>(res.result_int());
-      for (const auto& field : res) {
-        out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-      }
       if (!res.keep_alive()) Close();
-      out.body = std::move(res.body());
-      return out;
+      return tools::ToHttpResponse(std::move(res));
     }
   }
 
  private:
   template <typename Start>
   beast::error_code Run(Start start) {
-    beast::error_code result;
-    start([&result](beast::error_code ec, auto&&...) { result = ec; });
-    ioc_.restart();
-    ioc_.run();
-    return result;
+    return tools::RunToCompletion(ioc_, std::move(start));
   }
 
   common::Status Connect() {

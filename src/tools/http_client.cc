@@ -1,5 +1,7 @@
 #include "tools/http_client.h"
 
+#include "tools/beast_sync.h"
+
 #include <strings.h>
 
 #include <boost/asio/connect.hpp>
@@ -40,15 +42,10 @@ struct HttpClient::Impl {
   Impl(std::string h, uint16_t p, HttpClientOptions o)
       : host(std::move(h)), port(p), options(o), stream(ioc) {}
 
-  // Runs the async operation started by `start` to completion on the private io_context.
-  // Async operations are used only because tcp_stream's timeouts apply to them alone.
+  // Async operations only because tcp_stream's timeouts apply to them alone.
   template <typename Start>
   beast::error_code Run(Start start) {
-    beast::error_code result;
-    start([&result](beast::error_code ec, auto&&...) { result = ec; });
-    ioc.restart();
-    ioc.run();
-    return result;
+    return RunToCompletion(ioc, std::move(start));
   }
 
   common::Status Connect() {
@@ -159,15 +156,8 @@ common::Result<HttpResponse> HttpClient::Request(std::string_view method, std::s
           std::string(method) + " " + std::string(target) + ": " + ec.message());
     }
     auto res = parser.release();
-    HttpResponse out;
-    out.status = static_cast<int>(res.result_int());
-    out.headers.reserve(std::distance(res.begin(), res.end()));
-    for (const auto& field : res) {
-      out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
     if (!res.keep_alive()) im.Close();
-    out.body = std::move(res.body());
-    return out;
+    return ToHttpResponse(std::move(res));
   }
 }
 

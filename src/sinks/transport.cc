@@ -49,30 +49,11 @@ class TlsTransport : public Transport {
   common::Result<tools::HttpResponse> Request(std::string_view method, std::string_view target,
                                               std::string_view body,
                                               const tools::HeaderList& headers) override {
-    http::request<http::string_body> req;
-    http::verb verb = http::string_to_verb(method);
-    if (verb == http::verb::unknown) {
-      req.method_string(method);
-    } else {
-      req.method(verb);
-    }
-    req.target(target);
-    req.version(11);
-    req.set(http::field::host, endpoint_.port == 443
-                                   ? endpoint_.host
-                                   : endpoint_.host + ":" + std::to_string(endpoint_.port));
-    req.set(http::field::user_agent, "streamrec-sinks");
-    bool has_content_type = false;
-    for (const auto& [name, value] : headers) {
-      req.set(name, value);
-      if (strcasecmp(name.c_str(), "content-type") == 0) has_content_type = true;
-    }
-    if (!body.empty() && !has_content_type) {
-      req.set(http::field::content_type, "application/json");
-    }
-    req.body().assign(body);
-    req.keep_alive(true);
-    req.prepare_payload();
+    auto req = tools::MakeRequest(
+        method, target, body, headers,
+        endpoint_.port == 443 ? endpoint_.host
+                              : endpoint_.host + ":" + std::to_string(endpoint_.port),
+        "streamrec-sinks");
 
     for (int attempt = 0;; ++attempt) {
       const bool reused = stream_ != nullptr;

@@ -106,26 +106,8 @@ uint64_t HttpClient::connects() const { return impl_->connects; }
 common::Result<HttpResponse> HttpClient::Request(std::string_view method, std::string_view target,
                                                  std::string_view body, const HeaderList& headers) {
   Impl& im = *impl_;
-  http::request<http::string_body> req;
-  http::verb verb = http::string_to_verb(method);
-  if (verb == http::verb::unknown) {
-    req.method_string(method);
-  } else {
-    req.method(verb);
-  }
-  req.target(target);
-  req.version(11);
-  req.set(http::field::host, im.host + ":" + std::to_string(im.port));
-  req.set(http::field::user_agent, "streamrec-tools");
-  bool has_content_type = false;
-  for (const auto& [name, value] : headers) {
-    req.set(name, value);
-    if (strcasecmp(name.c_str(), "content-type") == 0) has_content_type = true;
-  }
-  if (!body.empty() && !has_content_type) req.set(http::field::content_type, "application/json");
-  req.body().assign(body);
-  req.keep_alive(true);
-  req.prepare_payload();
+  auto req = MakeRequest(method, target, body, headers,
+                         im.host + ":" + std::to_string(im.port), "streamrec-tools");
 
   for (int attempt = 0;; ++attempt) {
     const bool reused = im.connected;

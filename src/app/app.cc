@@ -58,11 +58,13 @@ common::Status App::Start() {
     if (auto s = scenario_->Load(text.str()); !s.ok()) return s;
   }
   // The scenario sees each event once it is applied (worker thread); its windows live in
-  // memory and start empty after a restart.
-  pipeline_->AddObserver([this](const events::Event& event, const pipeline::UserState&,
-                                pipeline::StepWrites&) {
-    if (scenario_->Current()) scenario_->Run(event);
-  });
+  // memory and are rebuilt at start from the log's recent events. With a `store` sink its lists
+  // are the served ones.
+  pipeline_->AddObserver(ScenarioObserver(*scenario_));
+  if (auto current = scenario_->Current()) {
+    pipeline_->AddWarmupObserver(ScenarioWarmup(*scenario_), current->scenario().warmup_ms());
+  }
+  pipeline_->SetBuiltinLists([this] { return !scenario_->stores_lists(); });
   if (!config_.serve_model.empty()) {
     auto registry = registry::Registry::Open(config_.model_registry.empty()
                                                  ? config_.data_dir + "/models"

@@ -135,6 +135,7 @@ common::Result<Config> ParseConfig(const std::string& yaml_text) {
              .Get("max_batch_events", mapping.max_batch_events)
              .Get("item_url_pattern", mapping.item_url_pattern)
              .Get("item_fields", mapping.item_fields)
+             .Get("keep_raw", mapping.keep_raw)
              .Finish();
        }},
       {"log",
@@ -287,6 +288,7 @@ collector:
   max_batch_events: 500
   item_url_pattern: /products/{item}
   item_fields: [item_id, sku, product_id, id]
+  keep_raw: false          # keep Snowplow fields for `#input.raw` (automatic when the scenario reads them)
 log:
   partitions: 8            # fixed when the data dir is created
   retention_hours: 168
@@ -322,7 +324,7 @@ serving:
   default_n: 10
   max_n: 100
 rules_file: ""             # business rules per tenant and placement (docs/RULES.md)
-scenario_file: ""          # a YAML scenario run on every event (docs/SCENARIOS.md)
+scenario_file: ""          # a YAML scenario run on every event; with a `store` sink its lists are served (docs/SCENARIOS.md)
 sinks: []                  # push each new list: webhook, shopify, log (docs/SINKS.md)
 auth:
   admin_keys_enabled: true # catalog, rules, GDPR, keys and bad-rows endpoints need an API key

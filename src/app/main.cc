@@ -1,5 +1,8 @@
 // streamrec: one binary, subcommands for the server and its tools.
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -17,6 +20,34 @@ namespace {
 
 using streamrec::app::Config;
 
+// SIGINT / SIGTERM write their number here; Serve waits on the other end. A handler rather than
+// sigwait: libraries may start threads before main (OpenBLAS does when LibTorch is linked) and
+// would take a blocked-elsewhere signal with its default action, killing the process uncleanly.
+int g_stop_pipe[2] = {-1, -1};
+
+extern "C" void OnStopSignal(int sig) {
+  const char byte = static_cast<char>(sig);
+  [[maybe_unused]] ssize_t written = write(g_stop_pipe[1], &byte, 1);  // async-signal-safe
+}
+
+//! Routes SIGINT and SIGTERM to OnStopSignal; false when the pipe cannot be made.
+bool CatchStopSignals() {
+  if (pipe(g_stop_pipe) != 0) return false;
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  return sigaction(SIGINT, &action, nullptr) == 0 && sigaction(SIGTERM, &action, nullptr) == 0;
+}
+
+//! Blocks until a stop signal arrives; returns its number.
+int WaitForStopSignal() {
+  char byte = 0;
+  while (read(g_stop_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+  }
+  return byte;
+}
+
 int Serve(const std::string& config_path, const std::string& data_dir, const std::string& host,
           int port) {
   Config config;
@@ -32,12 +63,11 @@ int Serve(const std::string& config_path, const std::string& data_dir, const std
   if (!host.empty()) config.server.host = host;
   if (port >= 0) config.server.port = static_cast<uint16_t>(port);
 
-  // Signals are taken by sigwait below, so block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Before starting: a signal during start-up then stops the server right after.
+  if (!CatchStopSignals()) {
+    std::cerr << "error: cannot install signal handlers\n";
+    return 1;
+  }
 
   streamrec::app::App app(config);
   if (auto s = app.Start(); !s.ok()) {
@@ -48,8 +78,7 @@ int Serve(const std::string& config_path, const std::string& data_dir, const std
   std::printf("streamrec listening on http://%s:%u (data dir %s)\n", config.server.host.c_str(),
               app.port(), config.data_dir.c_str());
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&signals, &sig);
+  const int sig = WaitForStopSignal();
   spdlog::info("signal {} received, stopping", sig);
   app.Stop();
   spdlog::info("stopped cleanly");

@@ -373,8 +373,8 @@ void RegisterRegistryCommands(CLI::App& cli) {
   auto& t = g_reg.train;
   auto* train = cli.add_subcommand("train", "train a model, evaluate it and register a candidate");
   g_train_cmd = train;
-  train->add_option("--model", t.model, "vsknn|sknn|covis|sasrec")
-      ->check(CLI::IsMember({"vsknn", "sknn", "covis", "sasrec"}))
+  train->add_option("--model", t.model, "vsknn|sknn|covis|sasrec|slirec")
+      ->check(CLI::IsMember({"vsknn", "sknn", "covis", "sasrec", "slirec"}))
       ->capture_default_str();
   train
       ->add_option("--dataset", t.dataset,
@@ -384,13 +384,17 @@ void RegisterRegistryCommands(CLI::App& cli) {
           CLI::IsMember({"diginetica", "yoochoose", "retailrocket", "beauty", "yelp", "lastfm"}))
       ->capture_default_str();
   train->add_option("--data", t.data_path,
-                    "your own file instead: sessions per line (user item... for sasrec)");
+                    "your own file instead: sessions per line (sasrec/slirec: user item... lines "
+                    "or a RecBole .inter file with timestamps)");
   train->add_option("--data-dir", t.datasets_dir,
                     "datasets folder (default $STREAMREC_DATASETS or ../shared/datasets)");
   train->add_option("--registry", g_reg.registry, "registry folder")->capture_default_str();
   train->add_option("--name", t.name, "registry name (default <model>-<dataset>)");
-  train->add_option("--epochs", t.epochs, "sasrec: max epochs (default: early stopping)");
-  train->add_option("--max-seconds", t.max_seconds, "sasrec: stop after the epoch past this");
+  train->add_option("--epochs", t.epochs, "sasrec/slirec: max epochs (default: early stopping)");
+  train->add_option("--max-seconds", t.max_seconds,
+                    "sasrec/slirec: stop after the epoch past this");
+  train->add_option("--threads", t.threads, "sasrec/slirec: torch threads (default 2)");
+  train->add_option("--max-len", t.max_len, "sasrec/slirec: most recent items fed (default 50)");
   train
       ->add_option("--max-sessions", t.max_sessions,
                    "train on the newest N sessions (users); 0 all")

@@ -77,22 +77,14 @@ int Validate() {
   return 0;
 }
 
-struct InputEvent {
-  events::Event event;
-  expr::Value raw;  // tracker fields (+ "schema") for Snowplow lines, else null
-};
-
-// One line: a Snowplow tp2 payload (each data element decoded on its own, so that each event keeps
-// its raw fields) or native JSON (an event or an array of them). Bad rows go to stderr.
-void DecodeLine(const std::string& line, size_t line_no, std::vector<InputEvent>* out) {
+// One line: a Snowplow tp2 payload or native JSON (an event or an array of them), decoded as the
+// collector does with tracker fields kept for `#input.raw`. Bad rows go to stderr.
+void DecodeLine(const std::string& line, size_t line_no, std::vector<events::Event>* out) {
   collector::MappingOptions mapping;
+  mapping.keep_raw = true;
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
-  auto report = [&](const events::BadRow& bad) {
-    std::cerr << "line " << line_no << ": bad row " << bad.reason
-              << (bad.field.empty() ? "" : " (" + bad.field + ")") << ": " << bad.message << "\n";
-  };
   boost::system::error_code ec;
   boost::json::value json = boost::json::parse(line, ec);
   if (ec) {
@@ -101,35 +93,18 @@ void DecodeLine(const std::string& line, size_t line_no, std::vector<InputEvent>
   }
   const boost::json::object* object = json.if_object();
   const boost::json::value* schema = object ? object->if_contains("schema") : nullptr;
-  if (schema && schema->is_string() && schema->as_string().starts_with(kPayloadDataPrefix) &&
-      object->contains("data") && object->at("data").is_array()) {
-    for (const auto& element : object->at("data").as_array()) {
-      boost::json::object one{{"schema", *schema}, {"data", boost::json::array{element}}};
-      auto decoded = collector::DecodeSnowplowPost(boost::json::serialize(one), now, mapping);
-      if (!decoded.ok()) {
-        std::cerr << "line " << line_no << ": " << decoded.status().message << "\n";
-        continue;
-      }
-      for (const auto& bad : decoded->bad_rows) report(bad);
-      for (auto& event : decoded->events) {
-        expr::Value raw = expr::ValueFromJson(element);
-        if (raw.is_map()) {
-          expr::Map fields = raw.as_map();
-          fields.push_back({"schema", expr::Value(std::string(schema->as_string()))});
-          raw = expr::Value(std::move(fields));
-        }
-        out->push_back({std::move(event), std::move(raw)});
-      }
-    }
-    return;
-  }
-  auto decoded = collector::DecodeNativeJson(line, now, mapping);
+  bool snowplow = schema && schema->is_string() && schema->as_string().starts_with(kPayloadDataPrefix);
+  auto decoded = snowplow ? collector::DecodeSnowplowPost(line, now, mapping)
+                          : collector::DecodeNativeJson(line, now, mapping);
   if (!decoded.ok()) {
     std::cerr << "line " << line_no << ": " << decoded.status().message << "\n";
     return;
   }
-  for (const auto& bad : decoded->bad_rows) report(bad);
-  for (auto& event : decoded->events) out->push_back({std::move(event), expr::Value()});
+  for (const auto& bad : decoded->bad_rows) {
+    std::cerr << "line " << line_no << ": bad row " << bad.reason
+              << (bad.field.empty() ? "" : " (" + bad.field + ")") << ": " << bad.message << "\n";
+  }
+  for (auto& event : decoded->events) out->push_back(std::move(event));
 }
 
 int Test() {
@@ -143,7 +118,7 @@ int Test() {
     std::cerr << "error: cannot read " << g_args.events << "\n";
     return 2;
   }
-  std::vector<InputEvent> inputs;
+  std::vector<events::Event> inputs;
   std::string line;
   for (size_t line_no = 1; std::getline(in, line); ++line_no) {
     if (line.find_first_not_of(" \t\r") == std::string::npos || line[0] == '#') continue;
@@ -154,11 +129,11 @@ int Test() {
   // with the user's previous items as its co-visitation window.
   models::ItemModel model({.popular_refresh_ms = 0});
   std::map<std::string, std::vector<models::WindowItem>> windows;
-  for (const auto& input : inputs) {
-    auto& window = windows[input.event.tenant + "/" + input.event.user_id];
-    model.Observe(input.event, window);
-    if (!input.event.item_id.empty()) {
-      window.push_back({input.event.item_id, input.event.timestamp_ms});
+  for (const auto& event : inputs) {
+    auto& window = windows[event.tenant + "/" + event.user_id];
+    model.Observe(event, window);
+    if (!event.item_id.empty()) {
+      window.push_back({event.item_id, event.timestamp_ms});
       if (window.size() > 20) window.erase(window.begin());
     }
   }
@@ -172,8 +147,8 @@ int Test() {
   sc::Runner runner(*scenario);
   size_t sunk = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    const auto& event = inputs[i].event;
-    sc::StepTrace trace = runner.Run(event, {.raw = &inputs[i].raw, .trace = true});
+    const auto& event = inputs[i];
+    sc::StepTrace trace = runner.Run(event, {.trace = true});
     sunk += trace.sinks > 0;
     if (g_args.quiet) continue;
     std::cout << "event " << i + 1 << " " << event.event_id << " " << event.tenant << "/"

@@ -1,10 +1,29 @@
 #include "app/scenario_wiring.h"
 
+#include "common/clock.h"
 #include "sinks/sink.h"
 
 namespace streamrec::app {
 
 namespace {
+
+// The writes of the pipeline step running the current event on this thread (ScenarioObserver).
+thread_local pipeline::StepWrites* t_step_writes = nullptr;
+// Set while this thread replays already-handled events to rebuild windows (ScenarioWarmup).
+thread_local bool t_warming_up = false;
+
+//! Every sink of a served scenario: silent during the warm-up replay (those events were pushed,
+//! stored and logged before the restart).
+class QuietDuringWarmup final : public scenario::Sink {
+ public:
+  explicit QuietDuringWarmup(std::shared_ptr<scenario::Sink> sink) : sink_(std::move(sink)) {}
+  common::Status Emit(const scenario::SinkRecord& record) override {
+    return t_warming_up ? common::Status::Ok() : sink_->Emit(record);
+  }
+
+ private:
+  std::shared_ptr<scenario::Sink> sink_;
+};
 
 //! A scenario sink step feeding a push sink: the step's value is {user?, items, model?}
 //! (the store sink's shape) or just the list of {item_id, score}.
@@ -47,9 +66,9 @@ class PushSinkAdapter final : public scenario::Sink {
 }  // namespace
 
 scenario::SinkRegistry ServerSinks(common::Registry& metrics) {
-  auto registry = scenario::SinkRegistry::WithBuiltins();
+  auto registry = std::make_shared<scenario::SinkRegistry>(scenario::SinkRegistry::WithBuiltins());
   for (const char* type : {"webhook", "shopify"}) {
-    registry.Register(type, [type, &metrics](const boost::json::object& config)
+    registry->Register(type, [type, &metrics](const boost::json::object& config)
                                 -> common::Result<std::shared_ptr<scenario::Sink>> {
       boost::json::object with_type = config;
       with_type["type"] = type;
@@ -59,15 +78,47 @@ scenario::SinkRegistry ServerSinks(common::Registry& metrics) {
           std::make_shared<PushSinkAdapter>(std::move(sink).value()));
     });
   }
-  registry.Register("store", [](const boost::json::object&)
-                                 -> common::Result<std::shared_ptr<scenario::Sink>> {
-    return common::Status::Invalid(
-        "invalid_scenario",
-        "in `streamrec serve` every user's list is stored by the built-in pipeline; the store "
-        "sink is for `streamrec scenario test`. Use webhook, shopify or log here",
-        "sink.type");
-  });
-  return registry;
+  registry->Register("store", scenario::StoreSinkFactory([](std::string_view tenant,
+                                                           std::string_view user,
+                                                           std::vector<models::ScoredItem> items,
+                                                           std::string_view model) {
+    if (!t_step_writes) {
+      return common::Status::Internal("the store sink runs only inside a pipeline step");
+    }
+    t_step_writes->PutList(tenant, user,
+                           pipeline::RecList{.items = std::move(items),
+                                             .model = std::string(model),
+                                             .generated_at_ms = common::NowMs()});
+    return common::Status::Ok();
+  }));
+  scenario::SinkRegistry quiet;
+  for (const std::string& type : registry->Types()) {
+    quiet.Register(type, [registry, type](const boost::json::object& config)
+                             -> common::Result<std::shared_ptr<scenario::Sink>> {
+      auto sink = registry->Create(type, config);
+      if (!sink.ok()) return sink.status();
+      return std::shared_ptr<scenario::Sink>(
+          std::make_shared<QuietDuringWarmup>(std::move(sink).value()));
+    });
+  }
+  return quiet;
+}
+
+pipeline::WarmupObserver ScenarioWarmup(const scenario::ScenarioHost& host) {
+  return [&host](const events::Event& event) {
+    t_warming_up = true;
+    host.Run(event);
+    t_warming_up = false;
+  };
+}
+
+pipeline::EventObserver ScenarioObserver(const scenario::ScenarioHost& host) {
+  return [&host](const events::Event& event, const pipeline::UserState&,
+                 pipeline::StepWrites& writes) {
+    t_step_writes = &writes;
+    host.Run(event);
+    t_step_writes = nullptr;
+  };
 }
 
 }  // namespace streamrec::app

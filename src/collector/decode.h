@@ -27,6 +27,9 @@ struct MappingOptions {
   std::string default_tenant = "default";
   //! More events in one request rejects the whole request (kTooLarge, "batch_too_large").
   size_t max_batch_events = 500;
+  //! Keep each Snowplow event's own fields in Event::raw (for scenarios reading `#input.raw`):
+  //! the event object of a tp2 POST plus the request's "schema", or a GET's decoded parameters.
+  bool keep_raw = false;
 };
 
 //! Bad-row payloads are truncated to this many bytes.

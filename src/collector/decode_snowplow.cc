@@ -297,6 +297,14 @@ std::optional<BadRow> TrackerMapper::MapSelfDescribing(const TrackerFields& f,
   return std::nullopt;
 }
 
+// `{"schema":<payload_data schema>, ...the event's fields}`: what `#input.raw` reads.
+std::string RawWithSchema(std::string_view schema, std::string_view event_object) {
+  std::string raw = "{\"schema\":" + boost::json::serialize(boost::json::string(schema));
+  if (event_object.size() > 2) raw += ',';
+  raw.append(event_object.substr(1));  // the object's fields and its closing brace
+  return raw;
+}
+
 std::string TrackerMapper::ItemFromData(simdjson::dom::object data,
                                         std::string_view first_field) const {
   simdjson::dom::element value;
@@ -367,6 +375,7 @@ Result<DecodeOutput> DecodeSnowplowPost(std::string_view body, int64_t now_ms,
       bad->payload = TruncatePayload(simdjson::minify(element));  // only rejections pay for it
       out.bad_rows.push_back(std::move(*bad));
     } else {
+      if (options.keep_raw) event.raw = RawWithSchema(schema, simdjson::minify(object));
       out.events.push_back(std::move(event));
     }
   }
@@ -399,6 +408,11 @@ Result<DecodeOutput> DecodeSnowplowQuery(std::string_view query_string, int64_t 
     bad->payload = TruncatePayload(query_string);
     out.bad_rows.push_back(std::move(*bad));
   } else {
+    if (options.keep_raw) {
+      boost::json::object raw;
+      for (const auto& [key, value] : decoded) raw[key] = value;
+      event.raw = boost::json::serialize(raw);
+    }
     out.events.push_back(std::move(event));
   }
   return out;

@@ -11,7 +11,9 @@ using common::PutString;
 
 namespace {
 
-constexpr uint8_t kFormatVersion = 1;
+// Version 2 appended `raw`; version 1 records (without it) are still read.
+constexpr uint8_t kFormatVersion = 2;
+constexpr uint8_t kFormatVersionWithoutRaw = 1;
 
 constexpr std::array<std::string_view, 7> kTypeNames = {
     "view", "add_to_cart", "purchase", "remove_from_cart", "other", "impression", "click"};
@@ -34,7 +36,7 @@ std::optional<EventType> ParseEventType(std::string_view name) {
 std::string EncodeEvent(const Event& e) {
   std::string out;
   out.reserve(64 + e.event_id.size() + e.user_id.size() + e.item_id.size() +
-              e.properties.size());
+              e.properties.size() + e.raw.size());
   out.push_back(static_cast<char>(kFormatVersion));
   out.push_back(static_cast<char>(e.type));
   PutSigned(out, e.timestamp_ms);
@@ -45,11 +47,13 @@ std::string EncodeEvent(const Event& e) {
   PutString(out, e.item_id);
   PutString(out, e.session_id);
   PutString(out, e.properties);
+  PutString(out, e.raw);
   return out;
 }
 
 common::Result<Event> DecodeEvent(std::string_view bytes) {
-  if (bytes.size() < 2 || static_cast<uint8_t>(bytes[0]) != kFormatVersion) {
+  const auto version = bytes.empty() ? 0 : static_cast<uint8_t>(bytes[0]);
+  if (bytes.size() < 2 || (version != kFormatVersion && version != kFormatVersionWithoutRaw)) {
     return common::Status::Internal("event record has an unknown format version");
   }
   Event e;
@@ -67,6 +71,7 @@ common::Result<Event> DecodeEvent(std::string_view bytes) {
   e.item_id = r.String();
   e.session_id = r.String();
   e.properties = r.String();
+  if (version >= kFormatVersion) e.raw = r.String();
   if (!r.ok()) return common::Status::Internal("event record is truncated");
   return e;
 }

@@ -38,6 +38,9 @@ struct Event {
   int64_t collector_ms = 0;  //!< when the collector received it
   std::string session_id;    //!< tracker session id (sid) when sent
   std::string properties;    //!< compact JSON object or empty
+  //! The tracker's own fields as sent (compact JSON object, plus "schema" for tp2 POSTs) when
+  //! the collector keeps them for scenarios (`#input.raw`); else empty.
+  std::string raw;
 
   bool operator==(const Event&) const = default;
 };

@@ -48,7 +48,14 @@ class ConstNode final : public Node {
 class VarNode final : public Node {
  public:
   VarNode(size_t slot, Type t, int pos) : Node(std::move(t), pos), slot_(slot) {}
-  const Value& Eval(EvalContext& ctx, Value&) const override { return ctx.vars[slot_]; }
+  const Value& Eval(EvalContext& ctx, Value& scratch) const override {
+    if (ctx.natives && ctx.natives[slot_]) {
+      scratch = ctx.natives[slot_]->ToValue();
+      return scratch;
+    }
+    return ctx.vars[slot_];
+  }
+  size_t slot() const { return slot_; }
 
  private:
   size_t slot_;
@@ -57,7 +64,7 @@ class VarNode final : public Node {
 class LocalNode final : public Node {
  public:
   LocalNode(size_t slot, Type t, int pos) : Node(std::move(t), pos), slot_(slot) {}
-  const Value& Eval(EvalContext& ctx, Value&) const override { return ctx.locals[slot_]; }
+  const Value& Eval(EvalContext& ctx, Value&) const override { return *ctx.locals[slot_]; }
 
  private:
   size_t slot_;
@@ -81,7 +88,11 @@ class FieldNode final : public Node {
         null_safe_(null_safe) {}
 
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
-    const Value& o = obj_->Eval(ctx, scratch);
+    return Read(ctx, obj_->Eval(ctx, scratch), scratch);
+  }
+
+  // The field of `o` (what obj_ gave).
+  const Value& Read(EvalContext& ctx, const Value& o, Value& scratch) const {
     if (o.is_map()) {
       const Map& m = o.as_map();
       // Events of one stream share their field order: try where the field was last time.
@@ -110,6 +121,32 @@ class FieldNode final : public Node {
   std::string name_;
   bool null_safe_;
   mutable std::atomic<uint32_t> hint_{0};
+};
+
+// `#var.field` on a record variable: the field by its declared position when the variable is
+// bound to a NativeRecord (no record is built), else as FieldNode does.
+class VarFieldNode final : public Node {
+ public:
+  VarFieldNode(std::unique_ptr<VarNode> var, size_t index, std::string name, bool null_safe, Type t,
+               int pos)
+      : Node(t, pos),
+        var_(std::move(var)),
+        index_(index),
+        field_(std::unique_ptr<Node>(), std::move(name), null_safe, std::move(t), pos) {}
+
+  const Value& Eval(EvalContext& ctx, Value& scratch) const override {
+    if (ctx.natives) {
+      if (const NativeRecord* native = ctx.natives[var_->slot()]) {
+        return native->Field(index_, scratch);
+      }
+    }
+    return field_.Read(ctx, ctx.vars[var_->slot()], scratch);
+  }
+
+ private:
+  std::unique_ptr<VarNode> var_;
+  size_t index_;
+  FieldNode field_;  // for a variable that holds a plain value
 };
 
 class IndexNode final : public Node {
@@ -440,21 +477,32 @@ class ElvisNode final : public Node {
 class CallNode final : public Node {
  public:
   CallNode(const Builtin* fn, std::vector<NodePtr> args, bool null_safe, std::unique_ptr<RE2> regex,
-           Type t, int pos)
+           std::optional<SimplePattern> simple, Type t, int pos)
       : Node(std::move(t), pos),
         fn_(fn),
         args_(std::move(args)),
         null_safe_(null_safe),
-        regex_(std::move(regex)) {}
+        regex_(std::move(regex)),
+        simple_(std::move(simple)) {}
 
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
     Value scratches[3];
     const Value* args[3];
+    if (!EvalArgs(ctx, scratches, args)) return kNullValue;
+    CallSite site{pos(), regex_.get(), simple_ ? &*simple_ : nullptr};
+    scratch = fn_->eval(ctx, site, args, static_cast<int>(args_.size()));
+    return scratch;
+  }
+
+  // Evaluates and checks the arguments into `args` (backed by `scratches`, 3 of each). False
+  // when the call gives null without running: a null first argument that propagates, or a
+  // failed check (recorded in ctx).
+  bool EvalArgs(EvalContext& ctx, Value* scratches, const Value** args) const {
     const int n = static_cast<int>(args_.size());
     for (int i = 0; i < n; ++i) args[i] = &args_[i]->Eval(ctx, scratches[i]);
     for (int i = 0; i < n; ++i) {
       Kind k = args[i]->kind();
-      if (k == Kind::kNull && i == 0 && (fn_->null_propagates || null_safe_)) return kNullValue;
+      if (k == Kind::kNull && i == 0 && (fn_->null_propagates || null_safe_)) return false;
       if (!(fn_->params[i] & Bit(k))) {
         if (k == Kind::kNull) {
           ctx.Fail(args_[i]->pos(),
@@ -464,19 +512,57 @@ class CallNode final : public Node {
                                         " must be " + MaskName(fn_->params[i]) + ", got " +
                                         TypeName(*args[i]));
         }
-        return kNullValue;
+        return false;
       }
     }
-    CallSite site{pos(), regex_.get()};
-    scratch = fn_->eval(ctx, site, args, n);
-    return scratch;
+    return true;
   }
+
+  const Builtin* fn() const { return fn_; }
+  const Node& arg(size_t i) const { return *args_[i]; }
 
  private:
   const Builtin* fn_;
   std::vector<NodePtr> args_;
   bool null_safe_;
   std::unique_ptr<RE2> regex_;
+  std::optional<SimplePattern> simple_;
+};
+
+// `url_match(url, 'pattern')?.name`: the parameter without building url_match's map, the
+// common way to read a slug per event. Behaves exactly as the FieldNode over the call.
+class UrlMatchFieldNode final : public Node {
+ public:
+  UrlMatchFieldNode(std::unique_ptr<CallNode> call, std::string name, bool null_safe, Type t,
+                    int pos)
+      : Node(std::move(t), pos),
+        call_(std::move(call)),
+        name_(std::move(name)),
+        null_safe_(null_safe) {}
+
+  const Value& Eval(EvalContext& ctx, Value& scratch) const override {
+    Value scratches[3];
+    const Value* args[3];
+    if (call_->EvalArgs(ctx, scratches, args)) {
+      std::optional<Value> param = UrlMatchField(args[0]->as_string(), args[1]->as_string(), name_);
+      if (param) {
+        scratch = std::move(*param);
+        return scratch;
+      }
+    } else if (ctx.failed) {
+      return kNullValue;
+    }
+    // url_match gave null.
+    if (!null_safe_) {
+      ctx.Fail(pos(), "cannot read field '" + name_ + "' of null (use '?." + name_ + "')");
+    }
+    return kNullValue;
+  }
+
+ private:
+  std::unique_ptr<CallNode> call_;
+  std::string name_;
+  bool null_safe_;
 };
 
 enum class LambdaFn { kFilter, kMap, kAny, kAll };
@@ -499,11 +585,11 @@ class LambdaNode final : public Node {
     }
     Value keep = lv;  // the list must outlive `scratch` reuse below
     const List& list = keep.as_list();
-    Value& param = ctx.locals[slot_];
+    const Value*& param = ctx.locals[slot_];
     List out;
     if (fn_ == LambdaFn::kMap) out.reserve(list.size());
     for (const Value& item : list) {
-      param = item;
+      param = &item;  // `keep` holds the list
       Value s;
       const Value& r = body_->Eval(ctx, s);
       if (ctx.failed) break;
@@ -512,25 +598,26 @@ class LambdaNode final : public Node {
           if (Truthy(ctx, r, body_->pos(), "the filter condition")) out.push_back(item);
           break;
         case LambdaFn::kMap:
-          out.push_back(r);
+          if (&r == &s) {
+            out.push_back(std::move(s));
+          } else {
+            out.push_back(r);
+          }
           break;
         case LambdaFn::kAny:
           if (Truthy(ctx, r, body_->pos(), "the any() condition")) {
-            param = Value();
             scratch = Value(true);
             return scratch;
           }
           break;
         case LambdaFn::kAll:
           if (!Truthy(ctx, r, body_->pos(), "the all() condition")) {
-            param = Value();
             scratch = Value(false);
             return scratch;
           }
           break;
       }
     }
-    param = Value();
     if (fn_ == LambdaFn::kAny || fn_ == LambdaFn::kAll) {
       scratch = Value(fn_ == LambdaFn::kAll);
     } else if (fn_ == LambdaFn::kFilter && out.size() == list.size()) {
@@ -715,6 +802,20 @@ class Compiler {
         } else if (!Loose(ot)) {
           Fail(a.pos, "cannot read field '" + a.name + "' of " + ot.ToString());
           return nullptr;
+        }
+        if (auto* var = dynamic_cast<VarNode*>(obj.get()); var && ot.fields()) {
+          const auto& fields = *ot.fields();
+          size_t index = 0;
+          while (fields[index].first != a.name) ++index;  // present: checked above
+          obj.release();
+          return std::make_unique<VarFieldNode>(std::unique_ptr<VarNode>(var), index, a.name,
+                                                a.null_safe, t, a.pos);
+        }
+        if (auto* call = dynamic_cast<CallNode*>(obj.get());
+            call && std::string_view(call->fn()->name) == "url_match" && call->arg(1).constant()) {
+          obj.release();
+          return std::make_unique<UrlMatchFieldNode>(std::unique_ptr<CallNode>(call), a.name,
+                                                     a.null_safe, t, a.pos);
         }
         const Node* in = obj.get();
         return Fold(std::make_unique<FieldNode>(std::move(obj), a.name, a.null_safe, t, a.pos),
@@ -932,6 +1033,7 @@ class Compiler {
       args.push_back(std::move(arg));
     }
     std::unique_ptr<RE2> regex;
+    std::optional<SimplePattern> simple;
     if (std::string_view(fn->name).starts_with("regex_")) {
       if (const Value* p = args[1]->constant(); p && p->is_string()) {
         RE2::Options opts;
@@ -941,10 +1043,11 @@ class Compiler {
           Fail(args[1]->pos(), "invalid regex: " + regex->error());
           return nullptr;
         }
+        simple = SimplePattern::Parse(p->as_string());
       }
     }
     NodePtr node = std::make_unique<CallNode>(fn, std::move(args), a.null_safe, std::move(regex),
-                                              fn->result(types), a.pos);
+                                              std::move(simple), fn->result(types), a.pos);
     if (all_const && fn->pure && options_.fold_constants) return FoldNow(std::move(node));
     return node;
   }
@@ -1021,6 +1124,20 @@ std::optional<size_t> Schema::Slot(std::string_view name) const {
   return std::nullopt;
 }
 
+void Env::Reset(const Schema& schema) {
+  schema_ = &schema;
+  values_.clear();
+  values_.resize(schema.size());
+  natives_.assign(schema.size(), nullptr);
+  now_ms_.reset();
+}
+
+void Env::Clear() {
+  for (Value& v : values_) v = Value();
+  for (const NativeRecord*& n : natives_) n = nullptr;
+  now_ms_.reset();
+}
+
 Status Env::Set(std::string_view name, Value value) {
   auto slot = schema_->Slot(name);
   if (!slot) {
@@ -1043,10 +1160,11 @@ auto WithContext(const Program& p, const Env& env, size_t num_vars, size_t num_l
                  std::string_view source, F&& f) {
   EvalContext ctx;
   ctx.vars = env.values();
+  ctx.natives = env.natives();
   ctx.now_ms = env.now_ms();
   ctx.source = source;
-  Value inline_locals[kInlineLocals];
-  std::vector<Value> heap_locals;
+  const Value* inline_locals[kInlineLocals] = {};
+  std::vector<const Value*> heap_locals;
   if (num_locals > kInlineLocals) {
     heap_locals.resize(num_locals);
     ctx.locals = heap_locals.data();

@@ -37,17 +37,39 @@ class Schema {
   std::vector<std::pair<std::string, Type>> vars_;
 };
 
+//! A record variable whose fields are made on demand from a native object (the event behind
+//! `#input`): an evaluation pays only for the fields it reads. The variable's type must be a
+//! record (Type::Record); field i is the type's i-th declared field.
+class NativeRecord {
+ public:
+  virtual ~NativeRecord() = default;
+  //! Field `index`: a value that outlives the evaluation, or `scratch` filled in.
+  virtual const Value& Field(size_t index, Value& scratch) const = 0;
+  //! The whole record as a map, when an expression uses the variable whole.
+  virtual Value ToValue() const = 0;
+};
+
 //! Values of the variables for one evaluation, by Schema slot. Cheap to reuse per event:
 //! Set() replaces a slot's value.
 class Env {
  public:
-  explicit Env(const Schema& schema) : schema_(&schema), values_(schema.size()) {}
+  explicit Env(const Schema& schema)
+      : schema_(&schema), values_(schema.size()), natives_(schema.size()) {}
   void Set(size_t slot, Value value) { values_[slot] = std::move(value); }
+  //! Binds a record variable to a native object (see NativeRecord), which then takes precedence
+  //! over the slot's value. REQUIRES: `record` outlives the evaluations.
+  void SetNative(size_t slot, const NativeRecord* record) { natives_[slot] = record; }
+  //! Binds to `schema` with every variable null and no clock, keeping the storage: an Env kept
+  //! per thread and reset per event allocates nothing.
+  void Reset(const Schema& schema);
+  //! Sets every variable to null (and unbinds natives), keeping the storage.
+  void Clear();
   //! Invalid argument when the schema has no such variable.
   common::Status Set(std::string_view name, Value value);
   const Value& Get(size_t slot) const { return values_[slot]; }
   size_t size() const { return values_.size(); }
   const Value* values() const { return values_.data(); }
+  const NativeRecord* const* natives() const { return natives_.data(); }
   //! What now_ms() returns; the system clock when unset. Replays set the event time here so
   //! that a replay computes what the live run computed.
   void set_now_ms(std::optional<int64_t> now_ms) { now_ms_ = now_ms; }
@@ -56,6 +78,7 @@ class Env {
  private:
   const Schema* schema_;
   std::vector<Value> values_;
+  std::vector<const NativeRecord*> natives_;
   std::optional<int64_t> now_ms_;
 };
 

@@ -1,6 +1,7 @@
 #include "expr/functions.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <unordered_set>
@@ -45,7 +46,19 @@ std::string_view Trim(std::string_view s) {
 
 int64_t TimeArg(const Value* v) { return v->is_time() ? v->as_time().ms : v->as_int(); }
 
+// s.find_first_of(chars, pos) in one pass: the library's calls memchr on `chars` per character
+// of `s`, which shows on per-event URLs.
+size_t FindAny(std::string_view s, std::string_view chars, size_t pos = 0) {
+  for (size_t i = pos; i < s.size(); ++i) {
+    for (char c : chars) {
+      if (s[i] == c) return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
 std::string PercentDecode(std::string_view s) {
+  if (FindAny(s, "%+") == std::string_view::npos) return std::string(s);  // the usual case
   std::string out;
   out.reserve(s.size());
   auto hex = [](char c) -> int {
@@ -71,7 +84,7 @@ std::string PercentDecode(std::string_view s) {
 std::string_view UrlPath(std::string_view url) {
   size_t start = 0;
   size_t scheme = url.find("://");
-  size_t first_sep = url.find_first_of("/?#");
+  size_t first_sep = FindAny(url, "/?#");
   if (scheme != std::string_view::npos && scheme < first_sep) {
     start = scheme + 3;
   } else if (url.substr(0, 2) == "//") {
@@ -80,11 +93,11 @@ std::string_view UrlPath(std::string_view url) {
     start = std::string_view::npos;  // already a path
   }
   if (start != std::string_view::npos) {
-    size_t p = url.find_first_of("/?#", start);
+    size_t p = FindAny(url, "/?#", start);
     if (p == std::string_view::npos || url[p] != '/') return "/";
     url.remove_prefix(p);
   }
-  size_t end = url.find_first_of("?#");
+  size_t end = FindAny(url, "?#");
   return url.substr(0, end);
 }
 
@@ -98,6 +111,52 @@ std::vector<std::string_view> Segments(std::string_view path) {
     i = j + 1;
   }
   return out;
+}
+
+// The non-empty segments of a path one at a time, as Segments() lists them (url_match runs per
+// event: no vector).
+class SegmentCursor {
+ public:
+  explicit SegmentCursor(std::string_view path) : path_(path) {}
+  bool Next(std::string_view* segment) {
+    while (i_ < path_.size()) {
+      size_t j = path_.find('/', i_);
+      if (j == std::string_view::npos) j = path_.size();
+      size_t begin = i_;
+      i_ = j + 1;
+      if (j > begin) {
+        *segment = path_.substr(begin, j - begin);
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  std::string_view path_;
+  size_t i_ = 0;
+};
+
+// url_match's walk: false when the path of `url` does not match `pattern`; else calls
+// on_param(name, raw segment) for each `{name}` of the pattern, in order. A trailing `**`
+// matches any rest.
+template <typename F>
+bool UrlMatchWalk(std::string_view url, std::string_view pattern, F&& on_param) {
+  SegmentCursor path(UrlPath(url)), tmpl(pattern);
+  std::string_view t, seg;
+  bool more = tmpl.Next(&t);
+  while (more) {
+    std::string_view current = t;
+    more = tmpl.Next(&t);
+    if (!more && current == "**") return true;
+    if (!path.Next(&seg)) return false;
+    if (current.size() >= 2 && current.front() == '{' && current.back() == '}') {
+      on_param(current.substr(1, current.size() - 2), seg);
+    } else if (current != "*" && current != seg) {
+      return false;
+    }
+  }
+  return !path.Next(&seg);
 }
 
 // Which of `a`, `b` orders first; nullopt when they are not comparable.
@@ -154,6 +213,7 @@ Value RegexRun(EvalContext& ctx, const CallSite& site, Args a, int n, bool extra
     re = owned.get();
   }
   std::string_view text = Str(a[0]);
+  if (!extract && site.simple) return Value(site.simple->Match(text));
   if (!extract) return Value(RE2::PartialMatch(text, *re));
   int group = n > 2 ? static_cast<int>(a[2]->as_int()) : (re->NumberOfCapturingGroups() > 0);
   if (group < 0 || group > re->NumberOfCapturingGroups()) {
@@ -393,21 +453,11 @@ return Value(PercentDecode(segs[i]));
 }
 }
 , {"url_match", "url_match(url, '/products/{slug}')", 2, 2, {kMaskString, kMaskString}, true, true,
-   RStringMap, SR_FN{auto segs = Segments(UrlPath(Str(a[0])));
-auto tmpl = Segments(Str(a[1]));
-bool rest = !tmpl.empty() && tmpl.back() == "**";
-if (rest) tmpl.pop_back();
-if (segs.size() < tmpl.size() || (!rest && segs.size() != tmpl.size())) return {};
-Map out;
-for (size_t i = 0; i < tmpl.size(); ++i) {
-  std::string_view t = tmpl[i];
-  if (t.size() >= 2 && t.front() == '{' && t.back() == '}') {
-    out.push_back({std::string(t.substr(1, t.size() - 2)), Value(PercentDecode(segs[i]))});
-  } else if (t != "*" && t != segs[i]) {
-    return {};
-  }
-}
-return Value(std::move(out));
+   RStringMap, SR_FN{Map out;
+bool matched = UrlMatchWalk(Str(a[0]), Str(a[1]), [&](std::string_view name, std::string_view seg) {
+  out.push_back({std::string(name), Value(PercentDecode(seg))});
+});
+return matched ? Value(std::move(out)) : Value();
 }
 }
 ,
@@ -550,6 +600,97 @@ return v;
 }
 
 }  // namespace
+
+std::optional<SimplePattern> SimplePattern::Parse(std::string_view p) {
+  SimplePattern out;
+  if (!p.empty() && p.front() == '^') {
+    out.anchor_start_ = true;
+    p.remove_prefix(1);
+  }
+  if (!p.empty() && p.back() == '$' && (p.size() < 2 || p[p.size() - 2] != '\\')) {
+    out.anchor_end_ = true;
+    p.remove_suffix(1);
+  }
+  auto literal = [](char c) {
+    return c > ' ' && c < 127 &&
+           std::string_view("\\.[](){}|*+?^$").find(c) == std::string_view::npos;
+  };
+  auto set = [](std::array<uint64_t, 2>& bits, unsigned char c) {
+    bits[c / 64] |= 1ull << (c % 64);
+  };
+  size_t i = 0;
+  while (i < p.size()) {
+    std::array<uint64_t, 2> bits = {0, 0};
+    char c = p[i];
+    if (literal(c)) {
+      set(bits, c);
+      ++i;
+    } else if (c == '\\' && i + 1 < p.size() && p[i + 1] > ' ' && p[i + 1] < 127 &&
+               !std::isalnum(static_cast<unsigned char>(p[i + 1]))) {
+      set(bits, p[i + 1]);  // an escaped punctuation character is itself
+      i += 2;
+    } else if (c == '[') {
+      size_t j = i + 1;
+      if (j < p.size() && (p[j] == '^' || p[j] == ']')) return std::nullopt;
+      while (j < p.size() && p[j] != ']') {
+        char lo = p[j];
+        if (lo <= ' ' || lo >= 127 || lo == '\\' || lo == '[') return std::nullopt;
+        char hi = lo;
+        if (j + 2 < p.size() && p[j + 1] == '-' && p[j + 2] != ']') {
+          hi = p[j + 2];
+          if (hi <= ' ' || hi >= 127 || hi == '\\' || hi == '[' || hi < lo) return std::nullopt;
+          j += 3;
+        } else {
+          ++j;
+        }
+        for (int k = lo; k <= hi; ++k) set(bits, static_cast<unsigned char>(k));
+      }
+      if (j >= p.size()) return std::nullopt;
+      i = j + 1;
+    } else {
+      return std::nullopt;
+    }
+    if (i < p.size() && std::string_view("*+?{").find(p[i]) != std::string_view::npos) {
+      return std::nullopt;  // a quantifier applies to the last atom
+    }
+    out.atoms_.push_back(bits);
+  }
+  return out;
+}
+
+bool SimplePattern::MatchAt(std::string_view text, size_t at) const {
+  for (size_t k = 0; k < atoms_.size(); ++k) {
+    auto c = static_cast<unsigned char>(text[at + k]);
+    if (c >= 128 || !((atoms_[k][c / 64] >> (c % 64)) & 1)) return false;
+  }
+  return true;
+}
+
+bool SimplePattern::Match(std::string_view text) const {
+  if (text.size() < atoms_.size()) return false;
+  size_t last = text.size() - atoms_.size();
+  if (anchor_start_ && anchor_end_) return last == 0 && MatchAt(text, 0);
+  if (anchor_start_) return MatchAt(text, 0);
+  if (anchor_end_) return MatchAt(text, last);
+  for (size_t at = 0; at <= last; ++at) {
+    if (MatchAt(text, at)) return true;
+  }
+  return false;
+}
+
+std::optional<Value> UrlMatchField(std::string_view url, std::string_view pattern,
+                                   std::string_view name) {
+  std::string_view found;
+  bool has = false;
+  bool matched = UrlMatchWalk(url, pattern, [&](std::string_view param, std::string_view seg) {
+    if (!has && param == name) {
+      found = seg;
+      has = true;
+    }
+  });
+  if (!matched) return std::nullopt;
+  return has ? Value(PercentDecode(found)) : Value();
+}
 
 KindMask TypeBit(const Type& type) {
   if (type.is_any()) return 0;

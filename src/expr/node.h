@@ -13,12 +13,16 @@
 
 namespace streamrec::expr {
 
+class NativeRecord;
+
 //! Per-evaluation state. Runtime errors are recorded here (first one wins) and evaluation
 //! carries on with null, which keeps the hot path free of error checks; Program::Eval
 //! reports the error and discards the result.
 struct EvalContext {
   const Value* vars = nullptr;
-  Value* locals = nullptr;
+  const NativeRecord* const* natives = nullptr;  //!< by slot; null entries (or all) for none
+  //! Lambda parameters by slot: the element being visited (not a copy of it).
+  const Value** locals = nullptr;
   std::optional<int64_t> now_ms;
   std::string_view source;
   bool failed = false;

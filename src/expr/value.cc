@@ -37,6 +37,95 @@ const Value* Value::Find(std::string_view key) const {
   return nullptr;
 }
 
+void Value::SetString(std::string_view s) {
+  if (s.size() <= kMaxInline) {
+    new (&inline_) std::string(s);
+    rep_ = Rep::kInlineString;
+  } else {
+    SetShared(&s_, Rep::kString, std::make_shared<std::string>(s));
+  }
+}
+
+void Value::CopyTrivial(const Value& other) {
+  switch (other.rep_) {
+    case Rep::kBool:
+      b_ = other.b_;
+      break;
+    case Rep::kInt:
+      i_ = other.i_;
+      break;
+    case Rep::kDouble:
+      d_ = other.d_;
+      break;
+    case Rep::kTime:
+      t_ = other.t_;
+      break;
+    default:
+      break;
+  }
+}
+
+void Value::CopyFrom(const Value& other) {
+  switch (other.rep_) {
+    case Rep::kString:
+      new (&s_) std::shared_ptr<const std::string>(other.s_);
+      break;
+    case Rep::kList:
+      new (&l_) std::shared_ptr<const List>(other.l_);
+      break;
+    case Rep::kMap:
+      new (&m_) std::shared_ptr<const Map>(other.m_);
+      break;
+    case Rep::kInlineString:
+      new (&inline_) std::string(other.inline_);
+      break;
+    default:
+      CopyTrivial(other);
+  }
+  rep_ = other.rep_;
+}
+
+void Value::MoveFrom(Value& other) noexcept {
+  switch (other.rep_) {
+    case Rep::kString:
+      new (&s_) std::shared_ptr<const std::string>(std::move(other.s_));
+      break;
+    case Rep::kList:
+      new (&l_) std::shared_ptr<const List>(std::move(other.l_));
+      break;
+    case Rep::kMap:
+      new (&m_) std::shared_ptr<const Map>(std::move(other.m_));
+      break;
+    case Rep::kInlineString:
+      new (&inline_) std::string(std::move(other.inline_));
+      break;
+    default:
+      CopyTrivial(other);
+  }
+  rep_ = other.rep_;
+  other.Destroy();
+}
+
+void Value::Destroy() noexcept {
+  switch (rep_) {
+    case Rep::kString:
+      s_.~shared_ptr();
+      break;
+    case Rep::kList:
+      l_.~shared_ptr();
+      break;
+    case Rep::kMap:
+      m_.~shared_ptr();
+      break;
+    case Rep::kInlineString:
+      inline_.~basic_string();
+      break;
+    default:
+      break;
+  }
+  rep_ = Rep::kNull;
+}
+
 bool operator==(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) {
     if (a.is_int() && b.is_int()) return a.as_int() == b.as_int();

@@ -1,14 +1,18 @@
 // Value: the runtime datum of the expression language, and Type: its static description.
-// Strings, lists and maps live in shared immutable storage so that copying a Value (one per
-// field access, per list element) costs a reference count, never a deep copy.
+// Lists, maps and long strings live in shared immutable storage so that copying a Value (one per
+// field access, per list element) costs a reference count, never a deep copy. Short strings (ids,
+// slugs, event types) are held inline: copying them is cheaper than a reference count, and they
+// need no allocation.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace streamrec::expr {
@@ -32,23 +36,51 @@ const char* KindName(Kind kind);
 
 class Value {
  public:
-  Value() = default;                                                               //!< null
-  Value(std::nullptr_t) {}                                                         // NOLINT
-  Value(bool b) : v_(b) {}                                                         // NOLINT
-  Value(int v) : v_(int64_t{v}) {}                                                 // NOLINT
-  Value(int64_t v) : v_(v) {}                                                      // NOLINT
-  Value(double v) : v_(v) {}                                                       // NOLINT
-  Value(TimeMs t) : v_(t) {}                                                       // NOLINT
-  Value(const char* s) : v_(std::make_shared<const std::string>(s)) {}             // NOLINT
-  Value(std::string_view s) : v_(std::make_shared<const std::string>(s)) {}        // NOLINT
-  Value(std::string s) : v_(std::make_shared<const std::string>(std::move(s))) {}  // NOLINT
-  Value(List l) : v_(std::make_shared<const List>(std::move(l))) {}                // NOLINT
-  Value(Map m) : v_(std::make_shared<const Map>(std::move(m))) {}                  // NOLINT
-  Value(std::shared_ptr<const std::string> s) : v_(std::move(s)) {}                // NOLINT
-  Value(std::shared_ptr<const List> l) : v_(std::move(l)) {}                       // NOLINT
-  Value(std::shared_ptr<const Map> m) : v_(std::move(m)) {}                        // NOLINT
+  // Implicit by design: literals and containers convert to values.
+  // NOLINTBEGIN(google-explicit-constructor)
+  Value() noexcept {}  //!< null
+  Value(std::nullptr_t) noexcept {}
+  Value(bool b) noexcept : rep_(Rep::kBool) { b_ = b; }
+  Value(int v) noexcept : rep_(Rep::kInt) { i_ = v; }
+  Value(int64_t v) noexcept : rep_(Rep::kInt) { i_ = v; }
+  Value(double v) noexcept : rep_(Rep::kDouble) { d_ = v; }
+  Value(TimeMs t) noexcept : rep_(Rep::kTime) { t_ = t; }
+  Value(const char* s) : Value(std::string_view(s)) {}
+  Value(std::string_view s) { SetString(s); }
+  Value(std::string s) {
+    if (s.size() <= kMaxInline) {
+      new (&inline_) std::string(std::move(s));
+      rep_ = Rep::kInlineString;
+    } else {
+      SetShared(&s_, Rep::kString, std::make_shared<std::string>(std::move(s)));
+    }
+  }
+  // List and map storage is allocated non-const so that Unique*() may reuse it (see there).
+  Value(List l) : Value(std::shared_ptr<const List>(std::make_shared<List>(std::move(l)))) {}
+  Value(Map m) : Value(std::shared_ptr<const Map>(std::make_shared<Map>(std::move(m)))) {}
+  Value(std::shared_ptr<const std::string> s) { SetShared(&s_, Rep::kString, std::move(s)); }
+  Value(std::shared_ptr<const List> l) { SetShared(&l_, Rep::kList, std::move(l)); }
+  Value(std::shared_ptr<const Map> m) { SetShared(&m_, Rep::kMap, std::move(m)); }
+  // NOLINTEND(google-explicit-constructor)
 
-  Kind kind() const { return static_cast<Kind>(v_.index()); }
+  Value(const Value& other) { CopyFrom(other); }
+  Value(Value&& other) noexcept { MoveFrom(other); }
+  // Through a temporary: `other` may live inside this value (an element of its list).
+  Value& operator=(const Value& other) {
+    if (this != &other) *this = Value(other);
+    return *this;
+  }
+  Value& operator=(Value&& other) noexcept {
+    if (this != &other) {
+      Value tmp(std::move(other));
+      Destroy();
+      MoveFrom(tmp);
+    }
+    return *this;
+  }
+  ~Value() { Destroy(); }
+
+  Kind kind() const { return rep_ == Rep::kInlineString ? Kind::kString : static_cast<Kind>(rep_); }
   bool is_null() const { return kind() == Kind::kNull; }
   bool is_bool() const { return kind() == Kind::kBool; }
   bool is_int() const { return kind() == Kind::kInt; }
@@ -60,27 +92,79 @@ class Value {
   bool is_time() const { return kind() == Kind::kTime; }
 
   // REQUIRES: the matching is_*() holds.
-  bool as_bool() const { return std::get<bool>(v_); }
-  int64_t as_int() const { return std::get<int64_t>(v_); }
-  double as_double() const { return std::get<double>(v_); }
+  bool as_bool() const { return b_; }
+  int64_t as_int() const { return i_; }
+  double as_double() const { return d_; }
   //! int or double as double. REQUIRES: is_number().
   double as_number() const { return is_int() ? static_cast<double>(as_int()) : as_double(); }
-  TimeMs as_time() const { return std::get<TimeMs>(v_); }
-  const std::string& as_string() const { return *std::get<kStringIndex>(v_); }
-  const List& as_list() const { return *std::get<kListIndex>(v_); }
-  const Map& as_map() const { return *std::get<kMapIndex>(v_); }
+  TimeMs as_time() const { return t_; }
+  //! NOTE: a short string lives inside the Value: the reference is valid while this Value is
+  //! neither changed nor moved (not only while some copy of it lives).
+  const std::string& as_string() const { return rep_ == Rep::kInlineString ? inline_ : *s_; }
+  const List& as_list() const { return *l_; }
+  const Map& as_map() const { return *m_; }
 
   //! The map entry's value, or nullptr when absent. REQUIRES: is_map().
   const Value* Find(std::string_view key) const;
+
+  //! Copy-on-write reuse: the storage of this list / map for updating in place when this Value
+  //! holds the only reference to it (nobody else can observe the change), else nullptr (also
+  //! for other kinds). Lets a hot path refill last event's record instead of allocating a new
+  //! one. NOTE: only for storage created by the constructors above (a shared_ptr to a genuinely
+  //! const object passed in must not be written through).
+  List* UniqueList() { return rep_ == Rep::kList ? Unique(l_) : nullptr; }
+  Map* UniqueMap() { return rep_ == Rep::kMap ? Unique(m_) : nullptr; }
 
   //! Deep structural equality; 1 == 1.0 (numbers compare by value).
   friend bool operator==(const Value& a, const Value& b);
 
  private:
-  static constexpr size_t kStringIndex = 4, kListIndex = 5, kMapIndex = 6;
-  std::variant<std::monostate, bool, int64_t, double, std::shared_ptr<const std::string>,
-               std::shared_ptr<const List>, std::shared_ptr<const Map>, TimeMs>
-      v_;
+  // Kind's order, then the inline string.
+  enum class Rep : uint8_t {
+    kNull,
+    kBool,
+    kInt,
+    kDouble,
+    kString,
+    kList,
+    kMap,
+    kTime,
+    kInlineString
+  };
+  //! Strings up to std::string's small-string capacity are inline (no allocation).
+  static constexpr size_t kMaxInline = 15;
+
+  template <typename T>
+  void SetShared(std::shared_ptr<const T>* slot, Rep rep,
+                 std::type_identity_t<std::shared_ptr<const T>> p) {
+    new (slot) std::shared_ptr<const T>(std::move(p));
+    rep_ = rep;
+  }
+  void SetString(std::string_view s);
+  void CopyTrivial(const Value& other);  // the kinds without storage
+  void CopyFrom(const Value& other);
+  void MoveFrom(Value& other) noexcept;  // leaves `other` null
+  void Destroy() noexcept;
+  template <typename T>
+  static T* Unique(const std::shared_ptr<const T>& p) {
+    if (!p || p.use_count() != 1) return nullptr;
+    // Pairs with the release of the last other owner's decrement: its reads happen before our
+    // writes.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return const_cast<T*>(p.get());
+  }
+
+  Rep rep_ = Rep::kNull;
+  union {
+    bool b_;
+    int64_t i_;
+    double d_;
+    TimeMs t_;
+    std::shared_ptr<const std::string> s_;
+    std::shared_ptr<const List> l_;
+    std::shared_ptr<const Map> m_;
+    std::string inline_;
+  };
 };
 
 struct MapEntry {

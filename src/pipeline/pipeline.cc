@@ -197,6 +197,13 @@ class PipelineImpl final : public Pipeline {
 
   const models::ItemModel& item_model() const override { return model_; }
   void AddObserver(EventObserver observer) override { observers_.push_back(std::move(observer)); }
+  void SetBuiltinLists(std::function<bool()> enabled) override {
+    builtin_lists_ = std::move(enabled);
+  }
+  void AddWarmupObserver(WarmupObserver observer, int64_t span_ms) override {
+    warmup_observers_.push_back(std::move(observer));
+    warmup_span_ms_ = std::max(warmup_span_ms_, span_ms);
+  }
   void SetRecommender(std::shared_ptr<models::Recommender> recommender) override {
     recommender_.store(std::move(recommender));
   }
@@ -208,6 +215,7 @@ class PipelineImpl final : public Pipeline {
     std::lock_guard lock(lifecycle_mu_);
     if (started_) return Status::Internal("pipeline already started");
     if (auto s = Recover(); !s.ok()) return s;
+    if (auto s = WarmUp(); !s.ok()) return s;
     started_ = true;
     running_ = true;
     for (uint32_t w = 0; w < workers_; ++w) {
@@ -399,6 +407,52 @@ class PipelineImpl final : public Pipeline {
   }
 
   // --- start, stop, recovery
+
+  //! Feeds the warm-up observers each partition's already-applied events of the last
+  //! warmup_span_ms_ (collector time, which grows with seq in a partition), oldest first.
+  Status WarmUp() {
+    if (warmup_observers_.empty() || warmup_span_ms_ <= 0) return Status::Ok();
+    const int64_t start_ns = common::MonoNs();
+    uint64_t fed = 0;
+    auto collector_ms_at = [&](uint32_t p, uint64_t seq) -> Result<int64_t> {
+      auto one = log_.Read(p, seq, 1);
+      if (!one.ok()) return one.status();
+      return one->empty() ? INT64_MAX : one->front().event.collector_ms;
+    };
+    for (uint32_t p = 0; p < partitions_; ++p) {
+      const uint64_t end = cursors_[p].user_durable.load(std::memory_order_relaxed);
+      uint64_t lo = log_.FirstSeq(p);
+      if (end <= lo) continue;
+      auto newest = collector_ms_at(p, end - 1);
+      if (!newest.ok()) return newest.status();
+      const int64_t cutoff = *newest - warmup_span_ms_;
+      for (uint64_t hi = end - 1; lo < hi;) {  // the first seq at or after the cutoff
+        const uint64_t mid = lo + (hi - lo) / 2;
+        auto t = collector_ms_at(p, mid);
+        if (!t.ok()) return t.status();
+        if (*t < cutoff) {
+          lo = mid + 1;
+        } else {
+          hi = mid;
+        }
+      }
+      for (uint64_t seq = lo; seq < end;) {
+        auto chunk = log_.Read(p, seq, std::min<uint64_t>(end - seq, 1024));
+        if (!chunk.ok()) return chunk.status();
+        if (chunk->empty()) break;
+        for (const auto &logged : *chunk) {
+          if (logged.seq >= end) break;
+          seq = logged.seq + 1;
+          if (logged.event.user_id.empty()) continue;  // erased
+          for (const auto &observe : warmup_observers_) observe(logged.event);
+          ++fed;
+        }
+      }
+    }
+    spdlog::info("pipeline: warmed up in-memory state with {} recent events in {:.3f} s", fed,
+                 static_cast<double>(common::MonoNs() - start_ns) * 1e-9);
+    return Status::Ok();
+  }
 
   Status Recover() {
     auto *db = store_.db(Cf::kState);
@@ -695,14 +749,33 @@ class PipelineImpl final : public Pipeline {
     rocksdb::WriteBatch wb = std::move(observer_writes.batch);
     auto *cf = store_.cf(Cf::kState);
     const int64_t now_ms = common::NowMs();
-    for (auto &[key, cached] : users) {
-      if (!cached.touched) continue;
-      auto window = cached.state.Window(options_.window_ms, options_.window_max_items);
-      auto rec = RecommendFor(cached.tenant, cached.user, window, options_.rec_count);
-      RecList recs{std::move(rec.items), std::move(rec.model), now_ms, cached.state.last_event_ms};
-      wb.Put(cf, key, EncodeUserState(cached.state));
+    const bool builtin_lists = !builtin_lists_ || builtin_lists_();
+    auto store_list = [&](CachedUser &cached, RecList recs) {
       wb.Put(cf, store::RecsKey(cached.tenant, cached.user), EncodeRecList(recs));
       if (!list_observers_.empty()) cached.recs = std::move(recs);
+    };
+    std::vector<CachedUser *> builtin;  // users whose list the pipeline computes
+    for (auto &[key, cached] : users) {
+      if (!cached.touched) continue;
+      wb.Put(cf, key, EncodeUserState(cached.state));
+      if (auto put = observer_writes.lists.find(key); put != observer_writes.lists.end()) {
+        put->second.recs.last_event_ms = cached.state.last_event_ms;
+        store_list(cached, std::move(put->second.recs));
+        observer_writes.lists.erase(put);
+      } else if (builtin_lists) {
+        builtin.push_back(&cached);
+      }
+    }
+    auto lists = BuiltinLists(builtin);
+    for (size_t i = 0; i < builtin.size(); ++i) {
+      store_list(*builtin[i], {std::move(lists[i].items), std::move(lists[i].model), now_ms,
+                               builtin[i]->state.last_event_ms});
+    }
+    // Lists put for users other than the events' own (a scenario keyed by another id).
+    for (auto &[key, put] : observer_writes.lists) {
+      CachedUser other{std::move(put.tenant), std::move(put.user), {}, true, std::nullopt};
+      store_list(other, std::move(put.recs));
+      users.insert_or_assign(key, std::move(other));
     }
     for (uint32_t p : w.partitions) {
       if (user_next[p] != w.user_next[p]) {
@@ -818,10 +891,54 @@ class PipelineImpl final : public Pipeline {
                                       std::span<const models::WindowItem> window, size_t n) const {
     auto recommender = recommender_.load();
     if (!recommender || window.empty()) return model_.Recommend(tenant, window, n);
+    std::vector<std::string> items = ItemIds(window);
+    return TopUp(tenant, window, n, recommender->Recommend(tenant, user, items, n));
+  }
+
+  //! RecommendFor for every user of a step, the Recommender asked once for all of them (a
+  //! sequential model scores the batch in one pass).
+  std::vector<models::Recommendation> BuiltinLists(const std::vector<CachedUser *> &users) const {
+    const size_t n = options_.rec_count;
+    std::vector<std::vector<models::WindowItem>> windows;
+    windows.reserve(users.size());
+    for (const CachedUser *u : users) {
+      windows.push_back(u->state.Window(options_.window_ms, options_.window_max_items));
+    }
+    std::vector<models::Recommendation> out(users.size());
+    auto recommender = recommender_.load();
+    std::vector<std::vector<std::string>> items(users.size());
+    std::vector<std::vector<int64_t>> times(users.size());
+    std::vector<models::RecommendRequest> requests;
+    std::vector<size_t> asked;  // index into users of each request
+    for (size_t i = 0; i < users.size(); ++i) {
+      if (!recommender || windows[i].empty()) {
+        out[i] = model_.Recommend(users[i]->tenant, windows[i], n);
+        continue;
+      }
+      items[i] = ItemIds(windows[i]);
+      for (const auto &w : windows[i]) times[i].push_back(w.timestamp_ms);
+      requests.push_back({users[i]->tenant, users[i]->user, items[i], n, times[i]});
+      asked.push_back(i);
+    }
+    if (requests.empty()) return out;
+    auto learned = recommender->RecommendBatch(requests);
+    for (size_t r = 0; r < asked.size() && r < learned.size(); ++r) {
+      const size_t i = asked[r];
+      out[i] = TopUp(users[i]->tenant, windows[i], n, std::move(learned[r]));
+    }
+    return out;
+  }
+
+  static std::vector<std::string> ItemIds(std::span<const models::WindowItem> window) {
     std::vector<std::string> items;
     items.reserve(window.size());
     for (const auto &w : window) items.push_back(w.item_id);
-    auto learned = recommender->Recommend(tenant, user, items, n);
+    return items;
+  }
+
+  //! The learned list cut to n, filled up from co-visitation when shorter.
+  models::Recommendation TopUp(std::string_view tenant, std::span<const models::WindowItem> window,
+                               size_t n, models::RecommenderOutput learned) const {
     if (learned.items.size() > n) learned.items.resize(n);
     if (learned.items.size() == n) return {std::move(learned.items), std::move(learned.model)};
     // The learned items are not window items, so excluding them keeps every co-visitation source.
@@ -833,17 +950,29 @@ class PipelineImpl final : public Pipeline {
     return {std::move(learned.items), std::move(learned.model)};
   }
 
-  //! Observer writes collected into the step's batch.
+  //! Observer writes collected into the step's batch; lists by user state key.
   struct BatchWrites final : StepWrites {
+    struct PutRecList {
+      std::string tenant, user;
+      RecList recs;
+    };
     explicit BatchWrites(rocksdb::ColumnFamilyHandle *family) : cf(family) {}
     void Put(std::string_view key, std::string_view value) override { batch.Put(cf, key, value); }
     void Delete(std::string_view key) override { batch.Delete(cf, key); }
+    void PutList(std::string_view tenant, std::string_view user, RecList list) override {
+      lists[store::UserStateKey(tenant, user)] = {std::string(tenant), std::string(user),
+                                                  std::move(list)};
+    }
     rocksdb::ColumnFamilyHandle *cf;
     rocksdb::WriteBatch batch;
+    std::unordered_map<std::string, PutRecList> lists;
   };
 
   std::vector<EventObserver> observers_;
   std::vector<ListObserver> list_observers_;
+  std::function<bool()> builtin_lists_;  //!< empty: always
+  std::vector<WarmupObserver> warmup_observers_;
+  int64_t warmup_span_ms_ = 0;
   store::Store &store_;
   log::EventLog &log_;
   const PipelineOptions options_;

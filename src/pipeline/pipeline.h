@@ -75,6 +75,9 @@ class StepWrites {
   virtual ~StepWrites() = default;
   virtual void Put(std::string_view key, std::string_view value) = 0;
   virtual void Delete(std::string_view key) = 0;
+  //! Stores `list` as the user's served list in this step instead of the built-in one (the
+  //! last one put for a user wins); list observers see it as any stored list.
+  virtual void PutList(std::string_view tenant, std::string_view user, RecList list) = 0;
 };
 
 //! Sees every event as it is applied to user state, on a worker thread, and may add writes
@@ -83,6 +86,12 @@ class StepWrites {
 //! retried and the observer sees its events again.
 using EventObserver =
     std::function<void(const events::Event& event, const UserState& state, StepWrites& writes)>;
+
+//! Sees, once at Start() and before any new event, the events that were applied before the
+//! restart and are at most `span_ms` (collector time) older than each partition's newest one:
+//! what an in-memory consumer (a scenario's windows) needs to rebuild its state. Its effects
+//! must not leave the process (no pushes): these events were handled before.
+using WarmupObserver = std::function<void(const events::Event& event)>;
 
 struct RecList;
 //! Sees each user's new list after the step that computed it was stored (worker thread;
@@ -103,6 +112,12 @@ class Pipeline {
 
   //! Adds an observer; call before Start().
   virtual void AddObserver(EventObserver observer) = 0;
+  //! Whether the pipeline computes and stores each touched user's list itself (the default);
+  //! asked once per step. When it says no, only lists that observers put are stored (a
+  //! scenario with a `store` sink decides what is served). Call before Start().
+  virtual void SetBuiltinLists(std::function<bool()> enabled) = 0;
+  //! Adds a warm-up observer covering `span_ms`; call before Start().
+  virtual void AddWarmupObserver(WarmupObserver observer, int64_t span_ms) = 0;
   virtual void AddListObserver(ListObserver observer) = 0;
 
   //! Stored lists come from `recommender` (e.g. registry::ModelHost) instead of the co-visitation

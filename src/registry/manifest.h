@@ -12,7 +12,7 @@
 
 namespace streamrec::registry {
 
-enum class ModelType { kCovis, kVsknn, kSknn, kSasrec, kTorchscript };
+enum class ModelType { kCovis, kVsknn, kSknn, kSasrec, kTorchscript, kSlirec };
 enum class Stage { kCandidate, kProduction, kArchived };
 
 std::string_view ModelTypeName(ModelType type);
@@ -57,7 +57,7 @@ struct Manifest {
   std::vector<Field> inputs = DefaultInputs();
   std::vector<Field> outputs = DefaultOutputs();
   std::vector<std::string> artifacts;  //!< file names in the version folder
-  std::string vocabulary;              //!< file name of the item-id vocabulary (sasrec/torchscript)
+  std::string vocabulary;              //!< item-id vocabulary file (sasrec/slirec/torchscript)
   TrainingData training_data;
   std::string metrics_json = "{}";  //!< the evaluation's JSON object, verbatim
   std::string options_json = "{}";  //!< training options as a JSON object

@@ -1,5 +1,6 @@
 #include "registry/model_host.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +9,7 @@
 
 #ifdef STREAMREC_HAVE_TORCH
 #include "models/torch/sasrec.h"
+#include "models/torch/torchscript_model.h"
 #endif
 
 namespace streamrec::registry {
@@ -35,38 +37,202 @@ class KnnRecommender final : public m::Recommender {
   std::string label_;
 };
 
+// The declared inputs in the contract's terms (index into kScriptFields).
+struct ScriptField {
+  const char* name;
+  const char* type;
+};
+constexpr ScriptField kScriptFields[] = {
+    {"items", "list<string>"}, {"timestamps", "list<int64>"}, {"user_id", "string"}};
+
+Result<std::vector<int>> ScriptFieldIndices(const std::vector<Field>& inputs) {
+  std::vector<int> out;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string where = "signature.inputs[" + std::to_string(i) + "]";
+    int found = -1;
+    for (size_t f = 0; f < std::size(kScriptFields); ++f) {
+      if (inputs[i].name == kScriptFields[f].name) found = static_cast<int>(f);
+    }
+    if (found < 0) {
+      return Status::Invalid("invalid_signature",
+                             where + ": unknown input \"" + inputs[i].name +
+                                 "\" (a TorchScript module takes items, timestamps, user_id)",
+                             "signature");
+    }
+    if (inputs[i].type != kScriptFields[found].type) {
+      return Status::Invalid("invalid_signature",
+                             where + ": " + inputs[i].name + " must have type " +
+                                 kScriptFields[found].type + ", got " + inputs[i].type,
+                             "signature");
+    }
+    if (std::find(out.begin(), out.end(), found) != out.end()) {
+      return Status::Invalid("invalid_signature", where + ": " + inputs[i].name + " declared twice",
+                             "signature");
+    }
+    out.push_back(found);
+  }
+  if (std::find(out.begin(), out.end(), 0) == out.end()) {
+    return Status::Invalid("invalid_signature", "signature.inputs must declare \"items\"",
+                           "signature");
+  }
+  return out;
+}
+
 #ifdef STREAMREC_HAVE_TORCH
+// External item ids <-> model ids: line k of the vocabulary file is model id k + first_id.
+class Vocabulary {
+ public:
+  Vocabulary(std::vector<std::string> ids, int64_t first_id)
+      : ids_(std::move(ids)), first_id_(first_id) {
+    for (size_t i = 0; i < ids_.size(); ++i) index_.emplace(ids_[i], int64_t(i) + first_id_);
+  }
+  //! Model ids of the known items, in order; unknown items are skipped.
+  template <typename Int>
+  std::vector<Int> Map(std::span<const std::string> items) const {
+    std::vector<Int> out;
+    for (const auto& item : items) {
+      if (auto it = index_.find(item); it != index_.end())
+        out.push_back(static_cast<Int>(it->second));
+    }
+    return out;
+  }
+  //! As Map, with the known items' event times in unix seconds (what time-aware sequential
+  //! models read) when `times_ms` has one per item; else `seconds` stays empty (unknown).
+  template <typename Int>
+  std::vector<Int> MapTimed(std::span<const std::string> items, std::span<const int64_t> times_ms,
+                            std::vector<int64_t>* seconds) const {
+    std::vector<Int> out;
+    const bool timed = times_ms.size() == items.size();
+    for (size_t i = 0; i < items.size(); ++i) {
+      auto it = index_.find(items[i]);
+      if (it == index_.end()) continue;
+      out.push_back(static_cast<Int>(it->second));
+      if (timed) seconds->push_back(times_ms[i] / 1000);
+    }
+    return out;
+  }
+  //! nullptr when the model id has no line.
+  const std::string* External(int64_t id) const {
+    const int64_t line = id - first_id_;
+    return line >= 0 && line < int64_t(ids_.size()) ? &ids_[line] : nullptr;
+  }
+  size_t size() const { return ids_.size(); }
+
+ private:
+  std::vector<std::string> ids_;
+  int64_t first_id_;
+  std::unordered_map<std::string, int64_t> index_;
+};
+
+Result<std::vector<std::string>> ReadVocabulary(const fs::path& path, const std::string& label) {
+  std::ifstream in(path);
+  if (!in) return Status::Internal("cannot read the vocabulary of " + label + ": " + path.string());
+  std::vector<std::string> vocab;
+  for (std::string line; std::getline(in, line);) vocab.push_back(line);
+  return vocab;
+}
+
+// Turns (model id, score) pairs into the answer; ids without a vocabulary line are dropped.
+template <typename Pairs>
+m::RecommenderOutput Answer(const Pairs& top, const Vocabulary& vocab, const std::string& label) {
+  m::RecommenderOutput out{{}, label};
+  for (const auto& [id, score] : top) {
+    if (const std::string* item = vocab.External(id)) out.items.push_back({*item, score});
+  }
+  return out;
+}
+
+Result<std::vector<m::ScriptInput>> ScriptInputs(const std::vector<Field>& inputs) {
+  auto indices = ScriptFieldIndices(inputs);
+  if (!indices.ok()) return indices.status();
+  constexpr m::ScriptInput kInputs[] = {m::ScriptInput::kItems, m::ScriptInput::kTimestamps,
+                                        m::ScriptInput::kUserId};
+  std::vector<m::ScriptInput> out;
+  for (int i : *indices) out.push_back(kInputs[i]);
+  return out;
+}
+
+// SASRec and its SLi-Rec-style variant (vocabulary line k = item id k + 1). Event times reach
+// the model through RecommendBatch (the pipeline's windows); a single Recommend has none, so
+// SLi-Rec then sees unknown gaps.
 class SasrecRecommender final : public m::Recommender {
  public:
   SasrecRecommender(m::SasrecModel model, std::vector<std::string> vocab, std::string label)
-      : model_(std::move(model)), vocab_(std::move(vocab)), label_(std::move(label)) {
-    for (size_t i = 0; i < vocab_.size(); ++i) ids_.emplace(vocab_[i], static_cast<int32_t>(i + 1));
-  }
+      : model_(std::move(model)), vocab_(std::move(vocab), 1), label_(std::move(label)) {}
   m::RecommenderOutput Recommend(std::string_view, std::string_view,
                                  std::span<const std::string> items, size_t n) const override {
-    std::vector<int32_t> history;
-    for (const auto& item : items) {
-      if (auto it = ids_.find(item); it != ids_.end()) history.push_back(it->second);
+    auto history = vocab_.Map<int32_t>(items);
+    if (history.empty()) return {{}, label_};  // cold: only unknown items
+    return Answer(model_.TopK(history, n, /*mask_history=*/true), vocab_, label_);
+  }
+  //! Every user with a known item in one forward pass (TopKBatch).
+  std::vector<m::RecommenderOutput> RecommendBatch(
+      std::span<const m::RecommendRequest> requests) const override {
+    std::vector<m::RecommenderOutput> out(requests.size(), m::RecommenderOutput{{}, label_});
+    std::vector<std::vector<int32_t>> histories;
+    std::vector<std::vector<int64_t>> times;  // parallel to histories; empty: unknown
+    std::vector<size_t> asked;
+    size_t k = 0;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      std::vector<int64_t> seconds;
+      auto history = vocab_.MapTimed<int32_t>(requests[i].items, requests[i].times, &seconds);
+      if (history.empty()) continue;  // cold: only unknown items
+      histories.push_back(std::move(history));
+      times.push_back(std::move(seconds));
+      asked.push_back(i);
+      k = std::max(k, requests[i].n);
     }
-    m::RecommenderOutput out{{}, label_};
-    if (history.empty()) return out;  // cold: only unknown items
-    for (const auto& [id, score] : model_.TopK(history, n, /*mask_history=*/true)) {
-      if (id >= 1 && static_cast<size_t>(id) <= vocab_.size()) {
-        out.items.push_back({vocab_[id - 1], score});
-      }
+    auto lists = model_.TopKBatch(histories, k, /*mask_history=*/true, times);
+    for (size_t r = 0; r < asked.size(); ++r) {
+      auto& list = lists[r];
+      if (list.size() > requests[asked[r]].n) list.resize(requests[asked[r]].n);
+      out[asked[r]] = Answer(list, vocab_, label_);
     }
     return out;
   }
 
  private:
   m::SasrecModel model_;
-  std::vector<std::string> vocab_;
-  std::unordered_map<std::string, int32_t> ids_;
+  Vocabulary vocab_;
+  std::string label_;
+};
+
+// A user's TorchScript module (models/torch/torchscript_model.h; vocabulary line k = index k).
+class TorchscriptRecommender final : public m::Recommender {
+ public:
+  TorchscriptRecommender(m::TorchscriptModel model, std::vector<std::string> vocab,
+                         std::string label)
+      : model_(std::move(model)), vocab_(std::move(vocab), 0), label_(std::move(label)) {}
+  m::RecommenderOutput Recommend(std::string_view, std::string_view user,
+                                 std::span<const std::string> items, size_t n) const override {
+    auto history = vocab_.Map<int64_t>(items);
+    if (history.empty()) return {{}, label_};  // cold: only unknown items
+    return Answer(model_.TopK(user, history, {}, n, /*mask_history=*/true), vocab_, label_);
+  }
+
+ private:
+  m::TorchscriptModel model_;
+  Vocabulary vocab_;
   std::string label_;
 };
 #endif
 
 }  // namespace
+
+Status CheckTorchscript(const std::string& module_path, const std::vector<Field>& inputs,
+                        size_t vocabulary_size) {
+#ifdef STREAMREC_HAVE_TORCH
+  auto script_inputs = ScriptInputs(inputs);
+  if (!script_inputs.ok()) return script_inputs.status();
+  auto model = m::TorchscriptModel::Load(module_path, std::move(*script_inputs),
+                                         static_cast<int64_t>(vocabulary_size));
+  return model.ok() ? Status::Ok() : model.status();
+#else
+  (void)module_path, (void)vocabulary_size;
+  auto indices = ScriptFieldIndices(inputs);
+  return indices.ok() ? Status::Ok() : indices.status();
+#endif
+}
 
 std::string KnnOptionsJson(const m::SessionKnnOptions& o) {
   json::object out{{"kind", o.kind == m::SessionKnnOptions::Kind::kSknn ? "sknn" : "vsknn"},
@@ -121,27 +287,39 @@ Result<std::shared_ptr<const m::Recommender>> LoadRecommender(const Registry& re
       return std::shared_ptr<const m::Recommender>(
           std::make_shared<KnnRecommender>(std::move(knn), std::move(label)));
     }
-    case ModelType::kSasrec: {
+    case ModelType::kSasrec:
+    case ModelType::kSlirec:
+    case ModelType::kTorchscript: {
 #ifdef STREAMREC_HAVE_TORCH
-      auto model = m::SasrecModel::Load((dir / "model.pt").string());
+      auto vocab = ReadVocabulary(
+          dir / (manifest.vocabulary.empty() ? "vocab.txt" : manifest.vocabulary), label);
+      if (!vocab.ok()) return vocab.status();
+      const std::string model_path = (dir / "model.pt").string();
+      if (manifest.type == ModelType::kTorchscript) {
+        auto inputs = ScriptInputs(manifest.inputs);
+        if (!inputs.ok()) return inputs.status();
+        auto model = m::TorchscriptModel::Load(model_path, std::move(*inputs), vocab->size());
+        if (!model.ok()) return model.status();
+        return std::shared_ptr<const m::Recommender>(std::make_shared<TorchscriptRecommender>(
+            std::move(*model), std::move(*vocab), std::move(label)));
+      }
+      auto model = m::SasrecModel::Load(model_path);
       if (!model.ok()) return model.status();
-      std::ifstream in(dir / (manifest.vocabulary.empty() ? "vocab.txt" : manifest.vocabulary));
-      if (!in) return Status::Internal("cannot read the vocabulary of " + label);
-      std::vector<std::string> vocab;
-      for (std::string line; std::getline(in, line);) vocab.push_back(line);
       return std::shared_ptr<const m::Recommender>(std::make_shared<SasrecRecommender>(
-          std::move(*model), std::move(vocab), std::move(label)));
+          std::move(*model), std::move(*vocab), std::move(label)));
 #else
       return Status::Make(Code::kUnavailable, "no_torch",
                           "built without LibTorch: cannot serve " + label);
 #endif
     }
-    default:
+    case ModelType::kCovis:
       return Status::Invalid("not_servable",
                              std::string(ModelTypeName(manifest.type)) +
                                  " models are not served by ModelHost: " + label,
                              "type");
   }
+  // No default above, so a new type without a loader is a -Wswitch warning.
+  return Status::Internal("unknown model type of " + label);
 }
 
 ModelHost::ModelHost(Registry registry, std::string name, ModelHostOptions options)
@@ -226,6 +404,28 @@ m::RecommenderOutput ModelHost::Recommend(std::string_view tenant, std::string_v
   }
   if (!served->model) return {};
   return served->model->Recommend(tenant, user, items, n);
+}
+
+std::vector<m::RecommenderOutput> ModelHost::RecommendBatch(
+    std::span<const m::RecommendRequest> requests) const {
+  std::vector<m::RecommenderOutput> out(requests.size());
+  // A and B users go to their version in one batch each; one snapshot per version per call.
+  const std::shared_ptr<const Served> served[2] = {production_.load(), b_};
+  std::vector<m::RecommendRequest> groups[2];
+  std::vector<size_t> where[2];
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const int g = b_ && Bucket(requests[i].user) < options_.b_percent ? 1 : 0;
+    groups[g].push_back(requests[i]);
+    where[g].push_back(i);
+  }
+  for (int g = 0; g < 2; ++g) {
+    if (groups[g].empty() || !served[g] || !served[g]->model) continue;
+    auto answers = served[g]->model->RecommendBatch(groups[g]);
+    for (size_t r = 0; r < answers.size() && r < where[g].size(); ++r) {
+      out[where[g][r]] = std::move(answers[r]);
+    }
+  }
+  return out;
 }
 
 }  // namespace streamrec::registry

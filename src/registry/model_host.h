@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "common/status.h"
 #include "models/session_knn.h"
@@ -25,12 +26,19 @@ namespace streamrec::registry {
 std::string KnnOptionsJson(const models::SessionKnnOptions& options);
 models::SessionKnnOptions KnnOptionsFromJson(std::string_view json);
 
-//! Loads a version (vsknn, sknn; sasrec when built with LibTorch) as a Recommender whose
-//! `model` label is `label`. kInvalidArgument for types that cannot be served here (covis: the
-//! pipeline's live co-visitation model is the online one; torchscript: stored only).
+//! Loads a version (vsknn, sknn; sasrec, slirec and torchscript when built with LibTorch) as a
+//! Recommender whose `model` label is `label`. kInvalidArgument for covis (the pipeline's live
+//! co-visitation model is the online one).
 common::Result<std::shared_ptr<const models::Recommender>> LoadRecommender(const Registry& registry,
                                                                            const Manifest& manifest,
                                                                            std::string label);
+
+//! The TorchScript contract (docs/REGISTRY.md): `inputs` may name only "items"
+//! (list<string>, required), "timestamps" (list<int64>) and "user_id" (string), each once, and,
+//! when built with LibTorch, the module at `module_path` must load and return one score per
+//! vocabulary line for a one-item history. kInvalidArgument naming the field otherwise.
+common::Status CheckTorchscript(const std::string& module_path, const std::vector<Field>& inputs,
+                                size_t vocabulary_size);
 
 struct ModelHostOptions {
   //! How often the production pointer is polled; 0: never (call Reload()).
@@ -59,6 +67,9 @@ class ModelHost final : public models::Recommender {
 
   models::RecommenderOutput Recommend(std::string_view tenant, std::string_view user,
                                       std::span<const std::string> items, size_t n) const override;
+  //! The same answers as Recommend, each served version asked once for all its users.
+  std::vector<models::RecommenderOutput> RecommendBatch(
+      std::span<const models::RecommendRequest> requests) const override;
 
   //! Stable bucket 0..99 of a user id (FNV-1a; the same in every process and build).
   static uint32_t Bucket(std::string_view user);

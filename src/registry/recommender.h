@@ -17,6 +17,15 @@ struct RecommenderOutput {
   std::string model;              //!< what answered, e.g. "vsknn-diginetica@v3/A"
 };
 
+//! One user's question in a batch.
+struct RecommendRequest {
+  std::string_view tenant;
+  std::string_view user;
+  std::span<const std::string> items;  //!< the user's window, oldest first
+  size_t n = 0;
+  std::span<const int64_t> times;  //!< the items' event times (ms), or empty when unknown
+};
+
 class Recommender {
  public:
   virtual ~Recommender() = default;
@@ -25,6 +34,15 @@ class Recommender {
   //! co-visitation list. Thread-safe; called from pipeline workers and HTTP handlers.
   virtual RecommenderOutput Recommend(std::string_view tenant, std::string_view user,
                                       std::span<const std::string> items, size_t n) const = 0;
+  //! Several users at once, one output per request in order; the same answers as Recommend.
+  //! The pipeline asks this for all users of a step, so a model can score them in one pass.
+  virtual std::vector<RecommenderOutput> RecommendBatch(
+      std::span<const RecommendRequest> requests) const {
+    std::vector<RecommenderOutput> out;
+    out.reserve(requests.size());
+    for (const auto& r : requests) out.push_back(Recommend(r.tenant, r.user, r.items, r.n));
+    return out;
+  }
 };
 
 }  // namespace streamrec::models

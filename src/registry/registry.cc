@@ -14,8 +14,10 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <unordered_set>
 
 #include "common/clock.h"
+#include "registry/model_host.h"
 
 namespace streamrec::registry {
 namespace {
@@ -453,11 +455,26 @@ Result<int64_t> ImportTorchscript(Registry& registry, const std::string& name,
     return Status::Invalid("invalid_signature", "signature declares no inputs", "signature");
   }
   manifest.vocabulary = "vocab.txt";
+  // Line k is the module's index k: a blank or repeated line would shift or alias indices.
   uint64_t items = 0;
   {
     std::ifstream in(vocab_path);
-    for (std::string line; std::getline(in, line);) items += !line.empty();
+    std::unordered_set<std::string> seen;
+    for (std::string line; std::getline(in, line);) {
+      ++items;
+      const std::string where = vocab_path + ":" + std::to_string(items);
+      if (line.empty()) return Status::Invalid("invalid_vocabulary", where + " is empty", "vocab");
+      if (!seen.insert(line).second) {
+        return Status::Invalid("invalid_vocabulary", where + ": duplicate item id " + line,
+                               "vocab");
+      }
+    }
+    if (items == 0) {
+      return Status::Invalid("invalid_vocabulary", vocab_path + " has no item ids", "vocab");
+    }
   }
+  // The module is called once here, so a broken one is refused now rather than at serving.
+  if (auto s = CheckTorchscript(module_path, manifest.inputs, items); !s.ok()) return s;
   manifest.training_data.path = fs::absolute(module_path).string();
   auto sha = Sha256File(module_path);
   if (!sha.ok()) return sha.status();

@@ -66,9 +66,11 @@ class Registry {
 };
 
 //! Registers a user's own TorchScript module as a candidate of type torchscript, with its item-id
-//! vocabulary (one external id per line; line k is model id k) and declared signature:
-//! `signature_json` is the inputs array, or {"inputs": [...], "outputs": [...]}. The module must
-//! be a TorchScript archive (a zip file, as torch.jit.save writes).
+//! vocabulary (one external id per line, none blank or repeated; line k is module index k - 1)
+//! and declared signature: `signature_json` is the inputs array, or {"inputs": [...],
+//! "outputs": [...]}. The module must be a TorchScript archive (a zip file, as torch.jit.save
+//! writes) that meets the contract of CheckTorchscript (model_host.h): with LibTorch it is loaded
+//! and called once here, and refused (nothing registered) when it does not.
 common::Result<int64_t> ImportTorchscript(Registry& registry, const std::string& name,
                                           const std::string& module_path,
                                           const std::string& vocab_path,

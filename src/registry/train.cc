@@ -165,7 +165,8 @@ std::string CurveSvg(const std::vector<std::array<double, 3>>& rows, const std::
 Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& req) {
   auto type = ParseModelType(req.model);
   if (!type.ok() || *type == ModelType::kTorchscript) {
-    return Status::Invalid("invalid_model", "--model must be vsknn|sknn|covis|sasrec", "model");
+    return Status::Invalid("invalid_model", "--model must be vsknn|sknn|covis|sasrec|slirec",
+                           "model");
   }
   std::string datasets_dir =
       req.datasets_dir.empty() ? models::DefaultDatasetsDir() : req.datasets_dir;
@@ -181,8 +182,9 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
     path = (fs::path(datasets_dir) / spec->train).string();
     dataset_label = spec->name;
   }
+  const bool sequential = *type == ModelType::kSasrec || *type == ModelType::kSlirec;
   const bool leave_one_out =
-      *type == ModelType::kSasrec || (spec ? spec->protocol == Protocol::kLeaveOneOut : false);
+      sequential || (spec ? spec->protocol == Protocol::kLeaveOneOut : false);
 
   Manifest manifest;
   manifest.name = req.name.empty() ? req.model + "-" + dataset_label : req.name;
@@ -193,7 +195,7 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
   if (!sha.ok()) return sha.status();
   manifest.training_data.sha256 = *sha;
 
-  if (*type == ModelType::kSasrec) {
+  if (sequential) {
     return internal::TrainSasrec(registry, req, path, std::move(manifest));
   }
 

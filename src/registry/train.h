@@ -15,19 +15,22 @@
 namespace streamrec::registry {
 
 struct TrainRequest {
-  std::string model = "vsknn";  //!< vsknn | sknn | covis | sasrec
+  std::string model = "vsknn";  //!< vsknn | sknn | covis | sasrec | slirec
   //! diginetica | yoochoose | retailrocket (session protocol), beauty | yelp | lastfm
   //! (leave-one-out). Ignored when data_path is set.
   std::string dataset = "diginetica";
   //! A file of your own: sessions (one per line) for session models, evaluated on the newest
-  //! 10% of them; `user item item ...` lines for sasrec, evaluated leave-one-out.
+  //! 10% of them; `user item item ...` lines (or a RecBole .inter file with timestamps) for
+  //! sasrec/slirec, evaluated leave-one-out.
   std::string data_path;
   std::string datasets_dir;  //!< default $STREAMREC_DATASETS or ../shared/datasets
   std::string name;          //!< registry name; default "<model>-<dataset>"
   size_t max_sessions = 0;   //!< train on the newest N sessions (users); 0 all
   size_t max_test = 0;       //!< evaluate at most N cases (users); 0 all
-  int64_t epochs = 0;        //!< sasrec; 0: SasrecOptions' default (early stopping)
-  double max_seconds = 0;    //!< sasrec: stop after the epoch that ends past this (0 none)
+  int64_t epochs = 0;        //!< sasrec/slirec; 0: SasrecOptions' default (early stopping)
+  double max_seconds = 0;    //!< sasrec/slirec: stop after the epoch that ends past this (0 none)
+  int threads = 0;           //!< sasrec/slirec: torch threads while training; 0: the default
+  int64_t max_len = 0;       //!< sasrec/slirec: most recent items fed; 0: the default
   models::SessionKnnOptions knn;
   bool progress = true;  //!< progress bars and epoch lines on stderr
 };
@@ -38,7 +41,7 @@ struct TrainOutcome {
 };
 
 //! REQUIRES: the registry is open. kInvalidArgument for an unknown model or dataset, kNotFound
-//! for missing data; sasrec without LibTorch in the build is kUnavailable.
+//! for missing data; sasrec/slirec without LibTorch in the build is kUnavailable.
 common::Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& request);
 
 //! A hand-written SVG line chart of a training curve: loss (left axis) and validation NDCG@10

@@ -17,7 +17,8 @@ std::string Num(double v);
 //! Registers and returns the stored manifest.
 common::Result<TrainOutcome> Finish(Registry& registry, Manifest manifest,
                                     std::vector<Artifact> artifacts);
-//! kUnavailable when built without LibTorch.
+//! SASRec or its SLi-Rec-style variant, as manifest.type says. kUnavailable when built
+//! without LibTorch.
 common::Result<TrainOutcome> TrainSasrec(Registry& registry, const TrainRequest& request,
                                          const std::string& path, Manifest manifest);
 

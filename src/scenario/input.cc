@@ -9,39 +9,114 @@ namespace streamrec::scenario {
 using expr::Type;
 using expr::Value;
 
+namespace {
+
+// The fields of InputType(), in order; EventInput::Field(i) makes field i.
+constexpr struct {
+  const char* name;
+  Type (*type)();
+} kFields[] = {{"event_id", Type::String},
+               {"tenant", Type::String},
+               {"user_id", Type::String},
+               {"item_id", Type::String},
+               {"type", Type::String},
+               {"timestamp", Type::Time},
+               {"collector_time", Type::Time},
+               {"session_id", Type::String},
+               {"properties", [] { return Type::MapOf(Type::Any()); }},
+               {"raw", [] { return Type::MapOf(Type::Any()); }}};
+enum Field {
+  kEventId,
+  kTenant,
+  kUserId,
+  kItemId,
+  kType,
+  kTimestamp,
+  kCollectorTime,
+  kSessionId,
+  kProperties,
+  kRaw,
+  kFieldCount
+};
+static_assert(std::size(kFields) == kFieldCount);
+
+// A JSON object text as a map value; anything else (empty, invalid, not an object) is null.
+Value ObjectOrNull(const std::string& json) {
+  if (json.empty()) return Value();
+  auto parsed = expr::ParseJson(json);
+  if (!parsed.ok() || !parsed->is_map()) return Value();
+  return std::move(parsed).value();
+}
+
+}  // namespace
+
 Type InputType() {
-  return Type::Record({{"event_id", Type::String()},
-                       {"tenant", Type::String()},
-                       {"user_id", Type::String()},
-                       {"item_id", Type::String()},
-                       {"type", Type::String()},
-                       {"timestamp", Type::Time()},
-                       {"collector_time", Type::Time()},
-                       {"session_id", Type::String()},
-                       {"properties", Type::MapOf(Type::Any())},
-                       {"raw", Type::MapOf(Type::Any())}});
+  std::vector<std::pair<std::string, Type>> fields;
+  for (const auto& field : kFields) fields.emplace_back(field.name, field.type());
+  return Type::Record(std::move(fields));
+}
+
+Value InputValue(const events::Event& event, InputParse parse) {
+  return InputValue(event, parse.raw ? ObjectOrNull(event.raw) : Value(), parse.properties);
 }
 
 Value InputValue(const events::Event& event, const Value& raw, bool parse_properties) {
-  Value properties;
-  if (parse_properties && !event.properties.empty()) {
-    auto parsed = expr::ParseJson(event.properties);
-    if (parsed.ok() && parsed->is_map()) properties = std::move(parsed).value();
-  }
+  EventInput input(event, &raw, false, parse_properties);
+  return input.ToValue();
+}
+
+const Value& EventInput::Raw() const {
+  static const Value kNull;
+  if (raw_) return raw_->is_map() ? *raw_ : kNull;
+  if (!parse_raw_) return kNull;
+  if (!parsed_raw_) parsed_raw_ = ObjectOrNull(event_.raw);
+  return *parsed_raw_;
+}
+
+const Value& EventInput::Field(size_t index, Value& scratch) const {
+  static const Value kNull;
   // Empty ids read as null so that `#input.item_id ?: …` falls back as it reads.
-  auto text = [](const std::string& s) { return s.empty() ? Value() : Value(s); };
+  auto text = [&](std::string_view s) -> const Value& {
+    if (s.empty()) return kNull;
+    scratch = Value(s);
+    return scratch;
+  };
+  switch (index) {
+    case kEventId:
+      return text(event_.event_id);
+    case kTenant:
+      return text(event_.tenant);
+    case kUserId:
+      return text(event_.user_id);
+    case kItemId:
+      return text(event_.item_id);
+    case kType:
+      return text(events::EventTypeName(event_.type));
+    case kTimestamp:
+      scratch = Value(expr::TimeMs{event_.timestamp_ms});
+      return scratch;
+    case kCollectorTime:
+      scratch = Value(expr::TimeMs{event_.collector_ms});
+      return scratch;
+    case kSessionId:
+      return text(event_.session_id);
+    case kProperties:
+      if (!parse_properties_) return kNull;
+      if (!properties_) properties_ = ObjectOrNull(event_.properties);
+      return *properties_;
+    case kRaw:
+      return Raw();
+  }
+  return kNull;
+}
+
+Value EventInput::ToValue() const {
   expr::Map map;
-  map.reserve(10);
-  map.push_back({"event_id", text(event.event_id)});
-  map.push_back({"tenant", text(event.tenant)});
-  map.push_back({"user_id", text(event.user_id)});
-  map.push_back({"item_id", text(event.item_id)});
-  map.push_back({"type", Value(events::EventTypeName(event.type))});
-  map.push_back({"timestamp", Value(expr::TimeMs{event.timestamp_ms})});
-  map.push_back({"collector_time", Value(expr::TimeMs{event.collector_ms})});
-  map.push_back({"session_id", text(event.session_id)});
-  map.push_back({"properties", std::move(properties)});
-  map.push_back({"raw", raw.is_map() ? raw : Value()});
+  map.reserve(kFieldCount);
+  for (size_t i = 0; i < kFieldCount; ++i) {
+    Value scratch;
+    map.push_back({kFields[i].name, Field(i, scratch)});
+  }
   return Value(std::move(map));
 }
 

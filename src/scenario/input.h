@@ -3,7 +3,10 @@
 // tracker fields.
 #pragma once
 
+#include <optional>
+
 #include "events/event.h"
+#include "expr/expr.h"
 #include "expr/value.h"
 
 namespace streamrec::scenario {
@@ -16,5 +19,36 @@ expr::Type InputType();
 //! that are not a JSON object give null. Parsing them costs more than most steps, so callers
 //! pass `parse_properties = false` when no expression reads them.
 expr::Value InputValue(const events::Event& event, const expr::Value& raw, bool parse_properties);
+
+//! Which of the event's JSON texts to parse.
+struct InputParse {
+  bool properties = false;
+  bool raw = false;  //!< event.raw, the tracker fields the collector kept
+};
+//! As above, with `raw` parsed from event.raw when asked (null when absent or not an object).
+expr::Value InputValue(const events::Event& event, InputParse parse);
+
+//! `#input` for the per-event path: the same record as InputValue, but each field is made only
+//! when an expression reads it (expr::Env::SetNative), so an event pays for what it uses.
+//! REQUIRES: `event` and `raw` (when given) outlive this object; one thread at a time.
+class EventInput final : public expr::NativeRecord {
+ public:
+  //! `raw` null: event.raw is parsed when `parse_raw` (on first read).
+  EventInput(const events::Event& event, const expr::Value* raw, bool parse_raw,
+             bool parse_properties)
+      : event_(event), raw_(raw), parse_raw_(parse_raw), parse_properties_(parse_properties) {}
+  const expr::Value& Field(size_t index, expr::Value& scratch) const override;
+  expr::Value ToValue() const override;
+
+ private:
+  const expr::Value& Raw() const;
+
+  const events::Event& event_;
+  const expr::Value* raw_;
+  bool parse_raw_;
+  bool parse_properties_;
+  // Parsed on first read, once per event.
+  mutable std::optional<expr::Value> parsed_raw_, properties_;
+};
 
 }  // namespace streamrec::scenario

@@ -25,6 +25,7 @@ using expr::Value;
 namespace {
 
 constexpr size_t kDrop = SIZE_MAX;
+constexpr size_t kInputSlot = 0;  // `#input`, declared first
 constexpr size_t kEndRoute = SIZE_MAX - 1;
 constexpr size_t kMaxSteps = 256;
 constexpr size_t kMaxWindowItems = 10'000;
@@ -202,6 +203,8 @@ struct Scenario::Compiled {
   std::vector<Step> steps;  // [0] is the source
   std::vector<std::string> ids;
   bool uses_properties = false;
+  bool uses_raw = false;                  // some expression reads `#input.raw`
+  bool stores_lists = false;              // a `store` sink step
   const ModelRegistry* models = nullptr;  // not owned; outlive the scenario
   const RulesHook* rules = nullptr;
 };
@@ -211,6 +214,20 @@ Scenario::~Scenario() = default;
 size_t Scenario::node_count() const { return compiled_->steps.size(); }
 const std::string& Scenario::node_id(size_t node) const { return compiled_->steps[node].id; }
 StepType Scenario::node_type(size_t node) const { return compiled_->steps[node].type; }
+bool Scenario::reads_raw() const { return compiled_->uses_raw; }
+bool Scenario::stores_lists() const { return compiled_->stores_lists; }
+int64_t Scenario::warmup_ms() const {
+  int64_t span = 0;
+  for (const auto& step : compiled_->steps) {
+    if (step.type != StepType::kWindow) continue;
+    const WindowSpec& w = step.window;
+    // A session has no fixed length: its items within the TTL, at most an hour, rebuild it.
+    const int64_t extent =
+        w.kind == WindowKind::kSession ? std::min<int64_t>(w.ttl_ms, 3'600'000) : w.size_ms;
+    span = std::max(span, extent + w.allowed_lateness_ms);
+  }
+  return span;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Loading
@@ -247,6 +264,7 @@ class Builder {
       return std::nullopt;
     }
     if (node.Scalar().find("properties") != std::string::npos) out_->uses_properties = true;
+    if (node.Scalar().find("raw") != std::string::npos) out_->uses_raw = true;
     return std::move(program).value();
   }
 
@@ -455,6 +473,7 @@ class Builder {
           continue;
         }
         spec.aggregates.push_back(found->second);
+        spec.names.push_back(name);
         std::optional<Program> program;
         if (!(found->second == AggregateKind::kCount && source.IsScalar() &&
               source.Scalar() == "*")) {
@@ -621,6 +640,7 @@ class Builder {
     }
     std::string type = At(sink, "type").IsNull() ? "null" : At(sink, "type").Scalar();
     step.config["sink"] = type;
+    if (type == "store") out_->stores_lists = true;
     if (!sinks_) {
       Error(step.id, "sink.type", "no sinks are available here", sink);
       return;
@@ -649,7 +669,7 @@ class Builder {
               kv.first);
       }
     }
-    out_->schema.Add("input", InputType());
+    out_->schema.Add("input", InputType());  // kInputSlot
 
     Step source;
     source.id = "source";
@@ -870,18 +890,20 @@ std::vector<ScenarioError> Scenario::Validate(std::string_view yaml, const Model
 // ---------------------------------------------------------------------------------------------
 // Running
 
-struct Runner::NodeCounters {
-  std::atomic<uint64_t> counts[5] = {};  // kKinds order
-  common::Counter* metrics[5] = {};
-  void Inc(size_t kind) {
-    counts[kind].fetch_add(1, std::memory_order_relaxed);
-    if (metrics[kind]) metrics[kind]->Inc();
-  }
-};
-
 namespace {
 constexpr size_t kIn = 0, kOut = 1, kErrors = 2, kDropped = 3, kLate = 4;
 }  // namespace
+
+struct Runner::NodeCounters {
+  std::atomic<uint64_t> counts[5] = {};  // kKinds order
+  common::Counter* metrics[5] = {};
+  // `in` is not counted here: every step that takes an event ends it with exactly one outcome,
+  // so Counts() sums them (one atomic per step and event instead of two).
+  void Inc(size_t kind) {
+    if (kind != kIn) counts[kind].fetch_add(1, std::memory_order_relaxed);
+    if (metrics[kind]) metrics[kind]->Inc();
+  }
+};
 
 Runner::Runner(std::shared_ptr<const Scenario> scenario, common::Registry* metrics,
                const Runner* carry_from)
@@ -917,6 +939,18 @@ namespace {
 
 std::string KeyText(const Value& v) { return v.is_string() ? v.as_string() : expr::ToText(v); }
 
+// `v` as a key, without a copy when it is a string; `buffer` holds other kinds' text.
+std::string_view KeyView(const Value& v, std::string* buffer) {
+  if (v.is_string()) return v.as_string();
+  *buffer = expr::ToText(v);
+  return *buffer;
+}
+
+const expr::Schema& NoVariables() {
+  static const expr::Schema kNone;
+  return kNone;
+}
+
 // A step's failure: which field, and the evaluator's message.
 std::string FieldError(std::string_view field, const Status& status) {
   return "field '" + std::string(field) + "': " + status.message;
@@ -924,12 +958,51 @@ std::string FieldError(std::string_view field, const Status& status) {
 
 }  // namespace
 
+// What Run reuses from one event to the next on a thread, so that a steady stream of events
+// allocates as little as possible: the variables, the window inputs and records, the model
+// inputs.
+struct Runner::RunScratch {
+  expr::Env env{NoVariables()};
+  std::vector<Value> window_inputs;
+  std::vector<Value> window_records;  // by node: last event's window record, refilled in place
+  ModelInputs model_inputs;
+  bool in_use = false;  // Run on this thread is already using it (a sink that runs a scenario)
+};
+
 StepTrace Runner::Run(const events::Event& event, const RunOptions& options) const {
+  thread_local RunScratch thread_scratch;
+  if (thread_scratch.in_use) {
+    RunScratch own;
+    return Run(event, options, own);
+  }
+  thread_scratch.in_use = true;
+  StepTrace trace = Run(event, options, thread_scratch);
+  thread_scratch.in_use = false;
+  return trace;
+}
+
+StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
+                      RunScratch& scratch) const {
   const Scenario::Compiled& c = *scenario_->compiled_;
   StepTrace trace;
-  expr::Env env(c.schema);
-  static const Value kNull;
-  env.Set(0, InputValue(event, options.raw ? *options.raw : kNull, c.uses_properties));
+  expr::Env& env = scratch.env;
+  env.Reset(c.schema);
+  // `#input`: only the fields that expressions read are made (the whole record for traces).
+  EventInput input(event, options.raw, c.uses_raw, c.uses_properties);
+  // Drops this event's values when done (whatever the exit): they must not outlive the event
+  // on a thread that goes idle, and what becomes unique again is reused by the next event.
+  struct Release {
+    expr::Env& env;
+    ~Release() { env.Clear(); }
+  } release{env};
+  if (options.trace) {
+    // The source step shows the whole record.
+    env.Set(kInputSlot,
+            options.raw ? InputValue(event, *options.raw, c.uses_properties)
+                        : InputValue(event, {.properties = c.uses_properties, .raw = c.uses_raw}));
+  } else {
+    env.SetNative(kInputSlot, &input);
+  }
   env.set_now_ms(event.timestamp_ms);
 
   size_t node = 0;
@@ -1019,8 +1092,8 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options) con
             break;
           }
         }
-        std::vector<Value> inputs;
-        inputs.reserve(step.aggregates.size());
+        std::vector<Value>& inputs = scratch.window_inputs;
+        inputs.clear();
         for (const auto& [name, program] : step.aggregates) {
           if (!program) {
             inputs.emplace_back(true);
@@ -1034,31 +1107,29 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options) con
           inputs.push_back(std::move(v).value());
         }
         if (outcome == Outcome::kError) break;
+        if (scratch.window_records.size() <= node) scratch.window_records.resize(node + 1);
         WindowOutput window;
-        std::string key_text = KeyText(*key);
-        if (!windows_[node]->Add(key_text, time_ms, std::move(inputs), &window)) {
+        window.record = std::move(scratch.window_records[node]);
+        std::string key_buffer;
+        bool added = windows_[node]->Add(KeyView(*key, &key_buffer), time_ms, inputs, &window);
+        inputs.clear();  // moved from
+        if (added) {
+          if (options.trace) output = window.record;
+          if (step.output_slot != SIZE_MAX) env.Set(step.output_slot, window.record);
+        } else {
           outcome = Outcome::kLate;
-          break;
         }
-        expr::Map record;
-        record.reserve(step.aggregates.size() + 4);
-        for (size_t a = 0; a < step.aggregates.size(); ++a) {
-          record.push_back({step.aggregates[a].first, std::move(window.aggregates[a])});
-        }
-        record.push_back({"key", Value(std::move(key_text))});
-        record.push_back({"start", Value(expr::TimeMs{window.start_ms})});
-        record.push_back({"end", Value(expr::TimeMs{window.end_ms})});
-        record.push_back({"size", Value(static_cast<int64_t>(window.items))});
-        output = Value(std::move(record));
-        env.Set(step.output_slot, output);
+        scratch.window_records[node] = std::move(window.record);
         break;
       }
       case StepType::kRecommend: {
-        ModelInputs inputs;
+        // Reused: assigning keeps the strings' and vectors' capacity.
+        ModelInputs& inputs = scratch.model_inputs;
         inputs.now_ms = event.timestamp_ms;
         inputs.tenant = event.tenant;
         inputs.user = event.user_id;
         inputs.session_id = event.session_id;
+        inputs.exclude.clear();
         Value items, times, exclude;
         auto text = [&](const std::optional<Program>& p, const char* field, std::string* out) {
           if (!p) return true;
@@ -1067,7 +1138,12 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options) con
             fail(std::string("inputs.") + field, v.status());
             return false;
           }
-          *out = v->is_null() ? std::string() : KeyText(*v);
+          if (v->is_null()) {
+            out->clear();
+          } else {
+            std::string buffer;
+            *out = KeyView(*v, &buffer);
+          }
           return true;
         };
         auto value = [&](const std::optional<Program>& p, const char* field, Value* out) {
@@ -1087,10 +1163,10 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options) con
             !value(step.in_exclude, "exclude", &exclude)) {
           break;
         }
+        size_t used = 0;  // of inputs.items, whose strings are reused
         if (items.is_list()) {
           const expr::List* ts = times.is_list() ? &times.as_list() : nullptr;
           const auto& list = items.as_list();
-          inputs.items.reserve(list.size());
           for (size_t i = 0; i < list.size(); ++i) {
             if (list[i].is_null()) continue;
             int64_t t = event.timestamp_ms;
@@ -1100,17 +1176,25 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options) con
               else if ((*ts)[i].is_int())
                 t = (*ts)[i].as_int();
             }
-            inputs.items.push_back({KeyText(list[i]), t});
+            if (used == inputs.items.size()) inputs.items.emplace_back();
+            std::string buffer;
+            inputs.items[used].item_id = KeyView(list[i], &buffer);
+            inputs.items[used].timestamp_ms = t;
+            ++used;
           }
         }
+        inputs.items.resize(used);
         if (exclude.is_list()) {
           for (const auto& v : exclude.as_list()) {
             if (!v.is_null()) inputs.exclude.push_back(KeyText(v));
           }
         }
+        if (!c.models) {
+          fail("model", Status::Internal("no model registry was given to the scenario"));
+          break;
+        }
         Result<std::vector<models::ScoredItem>> recs =
-            Status::Internal("no model registry was given to the scenario");
-        if (c.models) recs = c.models->Recommend(step.model, inputs, step.n);
+            c.models->Recommend(step.model, inputs, step.n);
         if (!recs.ok()) {
           fail("model", recs.status());
           break;
@@ -1244,8 +1328,8 @@ std::vector<StepCounts> Runner::Counts() const {
   std::vector<StepCounts> counts(scenario_->node_count());
   for (size_t i = 0; i < counts.size(); ++i) {
     auto& a = counters_[i].counts;
-    counts[i] = {a[kIn].load(), a[kOut].load(), a[kErrors].load(), a[kDropped].load(),
-                 a[kLate].load()};
+    counts[i] = {0, a[kOut].load(), a[kErrors].load(), a[kDropped].load(), a[kLate].load()};
+    counts[i].in = counts[i].out + counts[i].errors + counts[i].dropped + counts[i].late;
   }
   return counts;
 }

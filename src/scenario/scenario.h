@@ -71,7 +71,8 @@ struct LoadOptions {
 };
 
 struct RunOptions {
-  //! Raw tracker fields of the event (a map) for `#input.raw`, or null.
+  //! Raw tracker fields of the event, already parsed (a map), for `#input.raw`; when null,
+  //! `event.raw` is parsed if the scenario reads it.
   const expr::Value* raw = nullptr;
   bool trace = false;
 };
@@ -95,6 +96,14 @@ class Scenario {
   ~Scenario();
   const std::string& name() const { return name_; }
   int64_t version() const { return version_; }
+  //! Whether an expression reads `#input.raw` (the collector then keeps tracker fields).
+  bool reads_raw() const;
+  //! Whether it has a `store` sink step (in `serve` its lists replace the built-in ones).
+  bool stores_lists() const;
+  //! How far back (event collector time) a restart must replay events to rebuild the window
+  //! steps' in-memory state: the longest window plus its lateness (sessions: TTL, at most 1 h);
+  //! 0 without window steps.
+  int64_t warmup_ms() const;
   const std::string& source_text() const { return text_; }
   //! Graph nodes: the source (index 0) then the steps in file order.
   size_t node_count() const;
@@ -144,6 +153,8 @@ class Runner {
 
  private:
   struct NodeCounters;
+  struct RunScratch;
+  StepTrace Run(const events::Event& event, const RunOptions& options, RunScratch& scratch) const;
   std::shared_ptr<const Scenario> scenario_;
   std::unique_ptr<NodeCounters[]> counters_;
   std::vector<std::shared_ptr<WindowState>> windows_;  // by node; null for other steps

@@ -58,9 +58,19 @@ int64_t ApproxDistinct(const std::vector<const Value*>& values) {
   return std::llround(estimate);
 }
 
+WindowSpec WithNames(WindowSpec spec) {
+  for (size_t a = spec.names.size(); a < spec.aggregates.size(); ++a) {
+    spec.names.push_back(std::to_string(a));
+  }
+  return spec;
+}
+
 }  // namespace
 
-bool WindowState::Add(const std::string& key, int64_t time_ms, std::vector<Value> inputs,
+WindowState::WindowState(WindowSpec spec)
+    : spec_(WithNames(std::move(spec))), stride_(spec_.aggregates.size() + 1) {}
+
+bool WindowState::Add(std::string_view key, int64_t time_ms, std::span<Value> inputs,
                       WindowOutput* out) {
   std::lock_guard lock(mu_);
   max_time_ms_ = std::max(max_time_ms_, time_ms);
@@ -69,13 +79,13 @@ bool WindowState::Add(const std::string& key, int64_t time_ms, std::vector<Value
   auto found = index_.find(key);
   if (found == index_.end()) {
     while (index_.size() >= spec_.max_groups && !lru_.empty()) {
-      items_ -= lru_.back().items.size();
+      items_ -= Size(lru_.back());
       index_.erase(lru_.back().key);
       lru_.pop_back();
       ++evicted_;
     }
-    lru_.push_front(Group{key, INT64_MIN, {}});
-    found = index_.emplace(key, lru_.begin()).first;
+    lru_.push_front(Group{std::string(key), Value(key), INT64_MIN, {}});
+    found = index_.emplace(lru_.front().key, lru_.begin()).first;
   } else if (found->second != lru_.begin()) {
     lru_.splice(lru_.begin(), lru_, found->second);
   }
@@ -84,23 +94,39 @@ bool WindowState::Add(const std::string& key, int64_t time_ms, std::vector<Value
   if (group.watermark_ms != INT64_MIN && time_ms < group.watermark_ms - spec_.allowed_lateness_ms) {
     return false;
   }
-  auto pos = std::upper_bound(group.items.begin(), group.items.end(), time_ms,
-                              [](int64_t t, const Item& item) { return t < item.time_ms; });
-  size_t inserted = pos - group.items.begin();
-  group.items.insert(pos, Item{time_ms, std::move(inputs)});
+  // First item later than `t` (upper) or not earlier than `t` (lower).
+  auto bound = [&](int64_t t, bool upper) {
+    size_t lo = 0, hi = Size(group);
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      int64_t m = Time(group, mid);
+      if (upper ? m <= t : m < t) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  };
+  size_t inserted = bound(time_ms, true);
+  auto row = group.rows.begin() + static_cast<ptrdiff_t>(inserted * stride_);
+  row = group.rows.emplace(row, expr::TimeMs{time_ms});
+  group.rows.insert(row + 1, std::make_move_iterator(inputs.begin()),
+                    std::make_move_iterator(inputs.begin() + static_cast<ptrdiff_t>(stride_ - 1)));
   ++items_;
   group.watermark_ms = std::max(group.watermark_ms, time_ms);
 
-  size_t before = group.items.size();
+  size_t before = Size(group);
   Purge(group);
-  size_t removed = before - group.items.size();
+  size_t removed = before - Size(group);
   items_ -= removed;
   // The event's own item may have been purged (an out-of-order event behind the sliding window,
   // or beyond max_items): its window is then computed without it.
   inserted = inserted >= removed ? inserted - removed : SIZE_MAX;
 
-  const auto& items = group.items;
-  size_t begin = 0, end = items.size();
+  const size_t n = Size(group);
+  auto time = [&](size_t i) { return Time(group, i); };
+  size_t begin = 0, end = n;
   switch (spec_.kind) {
     case WindowKind::kSliding:
       out->end_ms = group.watermark_ms + 1;
@@ -109,25 +135,23 @@ bool WindowState::Add(const std::string& key, int64_t time_ms, std::vector<Value
     case WindowKind::kTumbling: {
       out->start_ms = FloorDiv(time_ms, spec_.size_ms) * spec_.size_ms;
       out->end_ms = out->start_ms + spec_.size_ms;
-      auto by_time = [](const Item& item, int64_t t) { return item.time_ms < t; };
-      begin = std::lower_bound(items.begin(), items.end(), out->start_ms, by_time) - items.begin();
-      end = std::lower_bound(items.begin(), items.end(), out->end_ms, by_time) - items.begin();
+      begin = bound(out->start_ms, false);
+      end = bound(out->end_ms, false);
       break;
     }
     case WindowKind::kSession: {
-      if (inserted == SIZE_MAX || items.empty()) {
+      if (inserted == SIZE_MAX || n == 0) {
         begin = end = 0;
         out->start_ms = time_ms;
         out->end_ms = time_ms + spec_.gap_ms;
         break;
       }
       begin = inserted;
-      while (begin > 0 && items[begin].time_ms - items[begin - 1].time_ms < spec_.gap_ms) --begin;
+      while (begin > 0 && time(begin) - time(begin - 1) < spec_.gap_ms) --begin;
       end = inserted + 1;
-      while (end < items.size() && items[end].time_ms - items[end - 1].time_ms < spec_.gap_ms)
-        ++end;
-      out->start_ms = items[begin].time_ms;
-      out->end_ms = items[end - 1].time_ms + spec_.gap_ms;
+      while (end < n && time(end) - time(end - 1) < spec_.gap_ms) ++end;
+      out->start_ms = time(begin);
+      out->end_ms = time(end - 1) + spec_.gap_ms;
       break;
     }
   }
@@ -140,7 +164,7 @@ void WindowState::EvictExpired() {
   // recently in processing order is rarely expired in event time.
   while (!lru_.empty() && lru_.back().watermark_ms != INT64_MIN &&
          lru_.back().watermark_ms < max_time_ms_ - spec_.ttl_ms) {
-    items_ -= lru_.back().items.size();
+    items_ -= Size(lru_.back());
     index_.erase(lru_.back().key);
     lru_.pop_back();
     ++evicted_;
@@ -148,112 +172,149 @@ void WindowState::EvictExpired() {
 }
 
 void WindowState::Purge(Group& group) const {
-  auto& items = group.items;
+  const size_t n = Size(group);
+  auto time = [&](size_t i) { return Time(group, i); };
   size_t drop = 0;
   switch (spec_.kind) {
     case WindowKind::kSliding: {
       // Items at or before watermark - size have left the window for good (the watermark never
       // goes back).
       int64_t cutoff = group.watermark_ms - spec_.size_ms;
-      while (drop < items.size() && items[drop].time_ms <= cutoff) ++drop;
+      while (drop < n && time(drop) <= cutoff) ++drop;
       break;
     }
     case WindowKind::kTumbling: {
       // Keep the windows an event that is not late may still fall in.
       int64_t oldest = group.watermark_ms - spec_.allowed_lateness_ms;
       int64_t keep_from = FloorDiv(oldest, spec_.size_ms) * spec_.size_ms;
-      while (drop < items.size() && items[drop].time_ms < keep_from) ++drop;
+      while (drop < n && time(drop) < keep_from) ++drop;
       break;
     }
     case WindowKind::kSession: {
       // A session whose last item is at or before (watermark - lateness - gap) can no longer be
       // extended or merged by an event that is not late.
       int64_t closed_before = group.watermark_ms - spec_.allowed_lateness_ms - spec_.gap_ms;
-      for (size_t i = 1; i < items.size(); ++i) {
-        if (items[i - 1].time_ms > closed_before) break;
-        if (items[i].time_ms - items[i - 1].time_ms >= spec_.gap_ms) drop = i;
+      for (size_t i = 1; i < n; ++i) {
+        if (time(i - 1) > closed_before) break;
+        if (time(i) - time(i - 1) >= spec_.gap_ms) drop = i;
       }
       break;
     }
   }
-  if (items.size() - drop > spec_.max_items) drop = items.size() - spec_.max_items;
-  if (drop > 0) items.erase(items.begin(), items.begin() + static_cast<ptrdiff_t>(drop));
+  if (n - drop > spec_.max_items) drop = n - spec_.max_items;
+  if (drop > 0) {
+    group.rows.erase(group.rows.begin(),
+                     group.rows.begin() + static_cast<ptrdiff_t>(drop * stride_));
+  }
 }
 
 void WindowState::Aggregate(const Group& group, size_t begin, size_t end, WindowOutput* out) const {
+  const size_t width = spec_.aggregates.size();
   out->items = end - begin;
-  out->aggregates.clear();
-  out->aggregates.reserve(spec_.aggregates.size());
-  std::vector<const Value*> values;
-  for (size_t a = 0; a < spec_.aggregates.size(); ++a) {
-    values.clear();
-    for (size_t i = begin; i < end; ++i) {
-      const Value& v = group.items[i].inputs[a];
-      if (!v.is_null()) values.push_back(&v);
+  expr::Map* record = out->record.UniqueMap();
+  if (!record || record->size() != width + 4) {
+    expr::Map fresh;
+    fresh.reserve(width + 4);
+    for (size_t a = 0; a < width; ++a) fresh.push_back({spec_.names[a], Value()});
+    for (const char* field : {"key", "start", "end", "size"}) fresh.push_back({field, Value()});
+    out->record = Value(std::move(fresh));
+    record = out->record.UniqueMap();
+  } else {
+    // Last event's record, maybe from another window step on this thread.
+    for (size_t a = 0; a < width; ++a) {
+      if ((*record)[a].key != spec_.names[a]) (*record)[a].key = spec_.names[a];
     }
+  }
+  // The non-null inputs of aggregate `a` in the window, oldest first.
+  auto for_each = [&](size_t a, auto&& f) {
+    for (size_t i = begin; i < end; ++i) {
+      const Value& v = group.rows[i * stride_ + 1 + a];
+      if (!v.is_null()) f(v);
+    }
+  };
+  for (size_t a = 0; a < width; ++a) {
+    Value& slot = (*record)[a].value;
     switch (spec_.aggregates[a]) {
       case AggregateKind::kList: {
-        expr::List list;
-        list.reserve(values.size());
-        for (const Value* v : values) list.push_back(*v);
-        out->aggregates.emplace_back(std::move(list));
+        expr::List* list = slot.UniqueList();
+        if (!list) {
+          slot = Value(expr::List());
+          list = slot.UniqueList();
+        }
+        list->clear();
+        for_each(a, [&](const Value& v) { list->push_back(v); });
         break;
       }
       case AggregateKind::kSet: {
         // Distinct values, each at the position of its newest occurrence, oldest first.
+        std::vector<const Value*> values;
+        for_each(a, [&](const Value& v) { values.push_back(&v); });
         expr::List list;
         std::unordered_set<std::string> seen;
         for (size_t i = values.size(); i-- > 0;) {
           if (seen.insert(Identity(*values[i])).second) list.push_back(*values[i]);
         }
         std::reverse(list.begin(), list.end());
-        out->aggregates.emplace_back(std::move(list));
+        slot = Value(std::move(list));
         break;
       }
-      case AggregateKind::kCount:
-        out->aggregates.emplace_back(static_cast<int64_t>(values.size()));
+      case AggregateKind::kCount: {
+        int64_t n = 0;
+        for_each(a, [&](const Value&) { ++n; });
+        slot = Value(n);
         break;
+      }
       case AggregateKind::kSum: {
         int64_t isum = 0;
         double dsum = 0;
         bool all_int = true;
-        for (const Value* v : values) {
-          if (!v->is_number()) continue;
+        for_each(a, [&](const Value& v) {
+          if (!v.is_number()) return;
           int64_t next = 0;
-          if (all_int && v->is_int() && !__builtin_add_overflow(isum, v->as_int(), &next)) {
+          if (all_int && v.is_int() && !__builtin_add_overflow(isum, v.as_int(), &next)) {
             isum = next;
-            continue;
+            return;
           }
           if (all_int) dsum = static_cast<double>(isum);
           all_int = false;
-          dsum += v->as_number();
-        }
-        out->aggregates.emplace_back(all_int ? Value(isum) : Value(dsum));
+          dsum += v.as_number();
+        });
+        slot = all_int ? Value(isum) : Value(dsum);
         break;
       }
       case AggregateKind::kMin:
       case AggregateKind::kMax: {
         const Value* best = nullptr;
         bool is_max = spec_.aggregates[a] == AggregateKind::kMax;
-        for (const Value* v : values) {
+        for_each(a, [&](const Value& v) {
           bool comparable = true;
           if (!best) {
-            best = v;
-          } else if (is_max ? Less(*best, *v, &comparable) : Less(*v, *best, &comparable)) {
-            best = v;
+            best = &v;
+          } else if (is_max ? Less(*best, v, &comparable) : Less(v, *best, &comparable)) {
+            best = &v;
           }
-        }
-        out->aggregates.push_back(best ? *best : Value());
+        });
+        slot = best ? *best : Value();
         break;
       }
-      case AggregateKind::kLast:
-        out->aggregates.push_back(values.empty() ? Value() : *values.back());
+      case AggregateKind::kLast: {
+        const Value* last = nullptr;
+        for_each(a, [&](const Value& v) { last = &v; });
+        slot = last ? *last : Value();
         break;
-      case AggregateKind::kApproxDistinct:
-        out->aggregates.emplace_back(ApproxDistinct(values));
+      }
+      case AggregateKind::kApproxDistinct: {
+        std::vector<const Value*> values;
+        for_each(a, [&](const Value& v) { values.push_back(&v); });
+        slot = Value(ApproxDistinct(values));
         break;
+      }
     }
   }
+  (*record)[width].value = group.key_value;
+  (*record)[width + 1].value = Value(expr::TimeMs{out->start_ms});
+  (*record)[width + 2].value = Value(expr::TimeMs{out->end_ms});
+  (*record)[width + 3].value = Value(static_cast<int64_t>(out->items));
 }
 
 size_t WindowState::groups() const {

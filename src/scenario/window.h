@@ -12,12 +12,13 @@
 // event time seen by the step are dropped. Thread-safe (one mutex per step).
 #pragma once
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <cstdint>
 #include <list>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "expr/value.h"
@@ -36,19 +37,25 @@ struct WindowSpec {
   size_t max_groups = 100'000;
   int64_t ttl_ms = 24ll * 3600 * 1000;
   std::vector<AggregateKind> aggregates;
+  //! The record field of each aggregate (spec order); "0", "1", … when not given.
+  std::vector<std::string> names;
 };
 
-//! The window an event fell in, with one value per aggregate (spec order).
+//! The window an event fell in. Reusing one WindowOutput from event to event (per thread) lets
+//! Add refill the last record in place when nobody else holds it: no allocation.
 struct WindowOutput {
   int64_t start_ms = 0;
   int64_t end_ms = 0;  //!< exclusive
   size_t items = 0;
-  std::vector<expr::Value> aggregates;
+  //! {<aggregate name>: value, …, key, start, end, size}: the aggregates in spec order, then
+  //! the group key and the window's bounds (times) and item count.
+  expr::Value record;
+  const expr::Value& aggregate(size_t a) const { return record.as_map()[a].value; }
 };
 
 class WindowState {
  public:
-  explicit WindowState(WindowSpec spec) : spec_(std::move(spec)) {}
+  explicit WindowState(WindowSpec spec);
 
   //! Adds one event with its aggregate inputs (one per aggregate; null inputs are skipped by
   //! the aggregators) and computes its window. False when the event is late (nothing changed).
@@ -56,8 +63,8 @@ class WindowState {
   //! The window of an event: sliding, the `size` before the group's watermark, (w - size, w];
   //! tumbling, the epoch-aligned [k·size, (k+1)·size) holding the event's time; session, the run
   //! of items around the event separated by gaps shorter than `gap`, [first, last + gap).
-  bool Add(const std::string& key, int64_t time_ms, std::vector<expr::Value> inputs,
-           WindowOutput* out);
+  //! `inputs` are moved from.
+  bool Add(std::string_view key, int64_t time_ms, std::span<expr::Value> inputs, WindowOutput* out);
 
   size_t groups() const;
   size_t items() const;
@@ -65,25 +72,36 @@ class WindowState {
   const WindowSpec& spec() const { return spec_; }
 
  private:
-  struct Item {
-    int64_t time_ms;
-    std::vector<expr::Value> inputs;
-  };
   struct Group {
     std::string key;
+    expr::Value key_value;  // `key` as a string value, made once
     int64_t watermark_ms = INT64_MIN;
-    std::vector<Item> items;  // time order; small (max_items), so inserts shift
+    // Items in time order, small (max_items) so inserts shift, in one buffer (one cache miss
+    // when a group comes back): row i is rows[i * stride, (i + 1) * stride), its time then its
+    // inputs in spec order.
+    std::vector<expr::Value> rows;
   };
   using Lru = std::list<Group>;  // front: most recently updated
+  // Heterogeneous lookup: a key is looked up as a string_view, without a std::string.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // Open addressing: a lookup costs about two cache misses where std::unordered_map's chains
+  // cost three or four (the groups are cold: one lookup per event over many users).
+  using Index = boost::unordered_flat_map<std::string, Lru::iterator, KeyHash, std::equal_to<>>;
 
+  size_t Size(const Group& group) const { return group.rows.size() / stride_; }
+  int64_t Time(const Group& group, size_t i) const { return group.rows[i * stride_].as_time().ms; }
   void EvictExpired();
   void Purge(Group& group) const;
   void Aggregate(const Group& group, size_t begin, size_t end, WindowOutput* out) const;
 
   const WindowSpec spec_;
+  const size_t stride_;  // values per item: its time and one input per aggregate
   mutable std::mutex mu_;
   Lru lru_;
-  std::unordered_map<std::string, Lru::iterator> index_;
+  Index index_;
   int64_t max_time_ms_ = INT64_MIN;
   size_t items_ = 0;
   uint64_t evicted_ = 0;

@@ -95,6 +95,7 @@ struct Api::Impl {
   kpi::KpiTracker* kpis;
   scenario::ScenarioHost* scenario_host;
   CatalogApi catalog_api;
+  collector::MappingOptions mapping_with_raw;  // options.mapping with keep_raw
   std::atomic<uint64_t> list_counter{0};
 
   enum class Source { kTp2, kPixel, kNative };
@@ -112,7 +113,10 @@ struct Api::Impl {
         limiter(d.limiter),
         kpis(d.kpis),
         scenario_host(d.scenario),
-        catalog_api(d.catalog, d.rules, d.store) {}
+        catalog_api(d.catalog, d.rules, d.store),
+        mapping_with_raw(options.mapping) {
+    mapping_with_raw.keep_raw = true;
+  }
 
   // --- metrics helpers (lookups are cheap next to a request; they take a lock).
   void CountRejected(const std::string& reason, uint64_t n = 1) {
@@ -176,6 +180,11 @@ struct Api::Impl {
     respond(std::move(res));
   }
 
+  // Tracker fields are kept in the log when configured or when the running scenario reads them.
+  const collector::MappingOptions& SnowplowMapping() const {
+    return scenario_host && scenario_host->reads_raw() ? mapping_with_raw : options.mapping;
+  }
+
   void RespondError(const Request& req, const Responder& respond, const Status& s) {
     respond(JsonResponse(req, HttpStatusFor(s.code), ErrorJson(s)));
   }
@@ -189,9 +198,9 @@ struct Api::Impl {
       std::string_view target(req.target().data(), req.target().size());
       auto q = target.find('?');
       query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
-      decoded = collector::DecodeSnowplowQuery(query, now, options.mapping);
+      decoded = collector::DecodeSnowplowQuery(query, now, SnowplowMapping());
     } else if (source == Source::kTp2) {
-      decoded = collector::DecodeSnowplowPost(req.body(), now, options.mapping);
+      decoded = collector::DecodeSnowplowPost(req.body(), now, SnowplowMapping());
     } else {
       decoded = collector::DecodeNativeJson(req.body(), now, options.mapping);
     }
@@ -391,6 +400,7 @@ struct Api::Impl {
     o["collector_ms"] = e.event.collector_ms;
     o["session_id"] = e.event.session_id;
     o["properties"] = e.event.properties;
+    if (!e.event.raw.empty()) o["raw"] = e.event.raw;  // the tracker fields, when kept
     return o;
   }
 
@@ -643,13 +653,25 @@ struct Api::Impl {
   }
 
   //! GET /v1/scenario: the running graph with live per-step counts; PUT loads a new version
-  //! (all errors answered, the running one kept on failure); POST /v1/scenario/rollback?version=N.
+  //! (all errors answered, the running one kept on failure); POST /v1/scenario/rollback?version=N;
+  //! GET /v1/scenario/versions lists the kept versions, newest first.
   void Scenario(const Request& req, const Target& t, const Responder& respond) {
     if (!scenario_host) {
       return RespondError(req, respond,
                           Status::Make(Code::kNotFound, "no_route", "no scenarios here", "path"));
     }
     const auto method = req.method();
+    if (method == http::verb::get && t.segments.size() == 3 && t.segments[2] == "versions") {
+      json::array versions;
+      for (const auto& v : scenario_host->History()) {
+        versions.push_back({{"name", v.name},
+                            {"version", v.version},
+                            {"loaded_at_ms", v.loaded_at_ms},
+                            {"current", v.current}});
+      }
+      return respond(JsonResponse(req, http::status::ok,
+                                  json::serialize(json::object{{"versions", versions}})));
+    }
     if (method == http::verb::put || method == http::verb::post) {
       Status s;
       if (t.segments.size() == 3 && t.segments[2] == "rollback") {

@@ -124,6 +124,27 @@ TEST(SnowplowPostTest, BatchOfNYieldsNEventsInOrder) {
   }
 }
 
+TEST(SnowplowPostTest, KeepsEachEventsTrackerFieldsAndTheSchemaOnlyWhenAsked) {
+  std::string body = Post({TrackerEvent("1", "\"tv\":\"node-4.8.0\""), TrackerEvent("2", "")});
+  auto plain = MustDecode(body);
+  ASSERT_EQ(plain.events.size(), 2u);
+  EXPECT_TRUE(plain.events[0].raw.empty());
+
+  MappingOptions options;
+  options.keep_raw = true;
+  auto kept = MustDecode(body, options);
+  ASSERT_EQ(kept.events.size(), 2u);
+  EXPECT_EQ(kept.events[0].raw,
+            "{\"schema\":\"" + std::string(kPayloadSchema) +
+                "\",\"e\":\"pv\",\"eid\":\"1\",\"aid\":\"shop1\",\"duid\":\"d-1\","
+                "\"dtm\":\"1700000000001\",\"url\":\"https://shop.example/products/p-1\","
+                "\"tv\":\"node-4.8.0\"}");
+  EXPECT_NE(kept.events[1].raw.find("\"eid\":\"2\""), std::string::npos);
+  // Everything else is decoded the same.
+  kept.events[0].raw.clear();
+  EXPECT_EQ(kept.events[0], plain.events[0]);
+}
+
 TEST(SnowplowPostTest, EmptyBatchIsFine) {
   auto out = MustDecode(Post({}));
   EXPECT_TRUE(out.events.empty());
@@ -464,6 +485,19 @@ TEST(SnowplowQueryTest, RealNodeTrackerGetPageView) {
   EXPECT_EQ(e.tenant, "shop1");
   EXPECT_EQ(e.session_id, "5b2c1e44-0000-4000-8000-0000000000a1");
   EXPECT_NE(e.timestamp_ms, kNow);
+}
+
+TEST(SnowplowQueryTest, KeepsTheDecodedParametersWhenAsked) {
+  MappingOptions options;
+  options.keep_raw = true;
+  auto result = DecodeSnowplowQuery(
+      "e=pv&eid=q1&aid=shop1&duid=d-9&url=https%3A%2F%2Fshop.example%2Fproducts%2Fhat&page=A+hat",
+      kNow, options);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_EQ(result->events.size(), 1u);
+  EXPECT_EQ(result->events[0].raw,
+            R"({"e":"pv","eid":"q1","aid":"shop1","duid":"d-9",)"
+            R"("url":"https://shop.example/products/hat","page":"A hat"})");
 }
 
 TEST(SnowplowQueryTest, DecodesEncodedJsonPlusAndLeadingQuestionMark) {

@@ -76,7 +76,7 @@ TEST_F(GdprE2eTest, ExportThenEraseLeavesNothingBehind) {
   ASSERT_TRUE(server_->Start()) << server_->Stderr();
   client_ = std::make_unique<tools::HttpClient>("127.0.0.1", server_->port());
   EXPECT_EQ(Get("/v1/users/" + user + "/history?tenant=shop1").status, 404);
-  ASSERT_EQ(server_->Stop(), 0);
+  ASSERT_EQ(server_->Stop(), 0) << server_->Stderr();
 
   auto hits = ScanStore(dir_.Sub("data") + "/db", user);
   EXPECT_TRUE(hits.empty()) << hits.size() << " keys still name the user, first: " << hits[0];

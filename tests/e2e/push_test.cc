@@ -5,33 +5,11 @@
 #include <thread>
 
 #include "e2e_fixture.h"
-#include "tools/mini_http_server.h"
 
 namespace streamrec::e2e {
 namespace {
 
 using PushE2eTest = E2eTest;
-
-//! A shop backend of the test's own that records what it is sent.
-struct Recorder {
-  std::mutex mu;
-  std::vector<tools::ServerRequest> requests;
-  std::unique_ptr<tools::MiniHttpServer> server;
-
-  Recorder() {
-    tools::MiniHttpServerOptions options;
-    options.handler = [this](const tools::ServerRequest& r) {
-      std::lock_guard lock(mu);
-      requests.push_back(r);
-      return tools::HttpResponse{200, R"({"ok":true})", {}};
-    };
-    server = std::move(tools::MiniHttpServer::Start(options)).value();
-  }
-  size_t count() {
-    std::lock_guard lock(mu);
-    return requests.size();
-  }
-};
 
 TEST_F(PushE2eTest, WebhookSinkReceivesEachUsersNewList) {
   Recorder shop;

@@ -14,29 +14,7 @@ namespace {
 class TrackerE2eTest : public E2eTest {
  protected:
   void SetUp() override {
-    root_ = STREAMREC_SOURCE_DIR;
-    if (!std::filesystem::exists(root_ + "/node_modules/@snowplow/node-tracker")) {
-      GTEST_SKIP() << "node_modules missing: run scripts/setup (npm ci)";
-    }
-  }
-
-  //! Runs the tracker script; returns its JSON summary line.
-  json::value SendWithTracker(const json::array& events, bool base64, int buffer_size) {
-    std::string events_path = dir_.Sub("events.json");
-    std::ofstream(events_path) << json::serialize(events);
-    std::string cmd = "cd '" + root_ + "' && node tests/e2e/snowplow_send.mjs http://127.0.0.1:" +
-                      std::to_string(server_->port()) + " shop1 " + (base64 ? "true" : "false") +
-                      " " + std::to_string(buffer_size) + " '" + events_path + "' 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    while (size_t n = fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-    EXPECT_EQ(pclose(p), 0) << out;
-    auto line = out.substr(out.find_last_of('{') == std::string::npos ? 0 : out.rfind("{\"sent\""));
-    boost::system::error_code ec;
-    auto v = json::parse(line, ec);
-    EXPECT_FALSE(ec) << out;
-    return v;
+    if (!HaveNodeTracker()) GTEST_SKIP() << "node_modules missing: run scripts/setup (npm ci)";
   }
 
   static json::object View(const std::string& duid, const std::string& product) {
@@ -54,8 +32,6 @@ class TrackerE2eTest : public E2eTest {
                            "iglu:com.snowplowanalytics.snowplow.ecommerce/product/jsonschema/1-0-0"},
                           {"data", {{"id", product}, {"currency", "EUR"}, {"price", 19.9}}}}}}};
   }
-
-  std::string root_;
 };
 
 TEST_F(TrackerE2eTest, PageViewsAndSelfDescribingEventsBecomeRecommendations) {
@@ -69,7 +45,7 @@ TEST_F(TrackerE2eTest, PageViewsAndSelfDescribingEventsBecomeRecommendations) {
   }
   events.push_back(View("tracker-newcomer", "linen-shirt"));
   // Batches of 5: several tp2 POSTs, each with several events.
-  auto summary = SendWithTracker(events, /*base64=*/true, 5);
+  auto summary = SendWithTracker(events, "shop1", /*base64=*/true, 5);
   EXPECT_EQ(summary.at("failed").to_number<int64_t>(), 0) << json::serialize(summary);
   ASSERT_TRUE(WaitProcessed(13)) << Processed();
   EXPECT_EQ(Processed(), 13);
@@ -94,7 +70,7 @@ TEST_F(TrackerE2eTest, PageViewsAndSelfDescribingEventsBecomeRecommendations) {
 TEST_F(TrackerE2eTest, PlainJsonEncodingIsDecodedToo) {
   StartServer();
   json::array events = {View("plain-user", "wool-socks"), AddToCart("plain-user", "wool-socks")};
-  auto summary = SendWithTracker(events, /*base64=*/false, 1);
+  auto summary = SendWithTracker(events, "shop1", /*base64=*/false, 1);
   EXPECT_EQ(summary.at("failed").to_number<int64_t>(), 0);
   ASSERT_TRUE(WaitProcessed(2));
   auto history = Json(Get("/v1/users/plain-user/history?tenant=shop1")).at("history").as_array();

@@ -14,8 +14,20 @@ TEST(EventCodecTest, RoundTripKeepsEveryField) {
           .timestamp_ms = 1'700'000'000'123,
           .collector_ms = 1'700'000'000'456,
           .session_id = "s1",
-          .properties = R"({"price":12.5})"};
+          .properties = R"({"price":12.5})",
+          .raw = R"({"e":"pv","url":"https://shop.example/products/blue-shirt"})"};
   auto decoded = DecodeEvent(EncodeEvent(e));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, e);
+}
+
+TEST(EventCodecTest, ReadsVersionOneRecordsWrittenBeforeRawExisted) {
+  Event e{.event_id = "e1", .tenant = "shop1", .user_id = "u1", .item_id = "i1"};
+  std::string bytes = EncodeEvent(e);
+  ASSERT_EQ(bytes.back(), '\0');  // the empty raw field, absent from version 1
+  bytes.pop_back();
+  bytes[0] = 1;
+  auto decoded = DecodeEvent(bytes);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(*decoded, e);
 }

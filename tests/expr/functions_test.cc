@@ -1,3 +1,5 @@
+#include "expr/functions.h"
+
 #include "expr_test_util.h"
 
 namespace streamrec::expr::testing {
@@ -167,6 +169,63 @@ TEST_F(FunctionsTest, Lambdas) {
             "ERROR: column 6: a lambda is only allowed in filter, map, any, all");
   EXPECT_EQ(Run("map([1], x -> y)"), "ERROR: column 15: unknown name 'y'");
   EXPECT_EQ(Run("map([1])"), "ERROR: column 1: map takes a list and a lambda: map(list, x -> ...)");
+}
+
+// Simple patterns (literal characters and classes) skip RE2; the answers must be RE2's.
+TEST(SimplePatternTest, AgreesWithRe2) {
+  const char* kPatterns[] = {
+      "^iglu:com[.]snowplowanalytics[.]snowplow/payload_data/jsonschema/1-0-[0-4]$",
+      "^SKU-[0-9]$",
+      "^/p/",
+      "x$",
+      "b[a-c]d",
+      "a\\.b",
+      "a\\$",
+      "",
+      "^$",
+      "[-a]z",
+      "[a-]z",
+      "ab",
+      "[0-9][0-9]$"};
+  const char* kTexts[] = {"iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4",
+                          "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-5",
+                          "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4\n",
+                          "xiglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4",
+                          "SKU-1",
+                          "SKU-12",
+                          "/p/x",
+                          "/q/p/",
+                          "ax",
+                          "x\n",
+                          "abd abbd",
+                          "zbcd",
+                          "a.b",
+                          "axb",
+                          "a$",
+                          "a$b",
+                          "",
+                          "-z",
+                          "az",
+                          "\xc3\xa9"
+                          "ab",
+                          "ab\xff",
+                          "12",
+                          "x9",
+                          "\xc3\xa9"
+                          "12"};
+  for (const char* pattern : kPatterns) {
+    auto simple = SimplePattern::Parse(pattern);
+    ASSERT_TRUE(simple.has_value()) << pattern;
+    RE2 re(pattern);
+    ASSERT_TRUE(re.ok()) << pattern;
+    for (const char* text : kTexts) {
+      EXPECT_EQ(simple->Match(text), RE2::PartialMatch(text, re)) << pattern << " on " << text;
+    }
+  }
+  for (const char* complex :
+       {"a+", "^a.b$", "[^/]", "\\d", "(a)", "a|b", "[\\]]", "a{2}", "^a b$", "x*"}) {
+    EXPECT_FALSE(SimplePattern::Parse(complex).has_value()) << complex;
+  }
 }
 
 }  // namespace

@@ -54,7 +54,50 @@ TEST(ValueTest, CheapCopiesShareStorage) {
   Value a(std::string(1000, 'x'));
   Value b = a;
   EXPECT_EQ(&a.as_string(), &b.as_string());
-  EXPECT_LE(sizeof(Value), 24u);
+  // Short strings are held inline (a std::string within its small-string capacity): copies
+  // are independent and never allocate.
+  Value c("product-123");
+  Value d = c;
+  EXPECT_NE(&c.as_string(), &d.as_string());
+  EXPECT_EQ(d.as_string(), "product-123");
+  EXPECT_LE(sizeof(Value), 40u);
+}
+
+TEST(ValueTest, UniqueStorageIsWritableOnlyWhenUnshared) {
+  Value list(List{Value(1)});
+  ASSERT_NE(list.UniqueList(), nullptr);
+  list.UniqueList()->push_back(Value(2));
+  EXPECT_EQ(ToJson(list), "[1,2]");
+  Value held = list;
+  EXPECT_EQ(list.UniqueList(), nullptr) << "another owner: must copy, not write";
+  EXPECT_EQ(held.as_list().size(), 2u);
+  EXPECT_EQ(Value(1).UniqueMap(), nullptr);
+}
+
+TEST(ValueTest, CopiesAndMovesOfEveryKind) {
+  const Value values[] = {Value(),
+                          Value(true),
+                          Value(int64_t{-3}),
+                          Value(2.5),
+                          Value(TimeMs{7}),
+                          Value("inline"),
+                          Value(std::string(40, 'l')),
+                          Value(List{Value(1)}),
+                          Value(Map{{"k", Value("v")}})};
+  for (const Value& v : values) {
+    Value copy = v;
+    EXPECT_EQ(copy, v);
+    Value moved = std::move(copy);
+    EXPECT_EQ(moved, v);
+    EXPECT_TRUE(copy.is_null()) << "moved from";
+    Value assigned(1);
+    assigned = moved;
+    EXPECT_EQ(assigned, v);
+  }
+  // Assigning a value from inside itself (an element of its own list) is safe.
+  Value nested(List{Value(std::string(30, 'x')), Value(2)});
+  nested = nested.as_list()[0];
+  EXPECT_EQ(nested.as_string(), std::string(30, 'x'));
 }
 
 TEST(ValueTest, Equality) {

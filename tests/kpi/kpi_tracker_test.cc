@@ -30,6 +30,9 @@ class Batch : public pipeline::StepWrites {
     wb_.Put(store_.cf(store::Cf::kState), key, value);
   }
   void Delete(std::string_view key) override { wb_.Delete(store_.cf(store::Cf::kState), key); }
+  void PutList(std::string_view, std::string_view, pipeline::RecList) override {
+    ADD_FAILURE() << "KPI tracking never stores lists";
+  }
   void Commit() {
     ASSERT_TRUE(store_.db(store::Cf::kState)->Write({}, &wb_).ok());
     wb_.Clear();

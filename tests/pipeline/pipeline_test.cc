@@ -9,8 +9,10 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 
+#include "registry/recommender.h"
 #include "support/datasets.h"
 #include "support/temp_dir.h"
 
@@ -60,6 +62,7 @@ class Env {
     auto pipeline = Pipeline::Open(*store_, *log_, options_, model_options_, *metrics_);
     ASSERT_TRUE(pipeline.ok()) << pipeline.status().ToString();
     pipeline_ = std::move(pipeline).value();
+    if (before_start_) before_start_(*pipeline_);
     auto s = pipeline_->Start();
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
@@ -96,6 +99,8 @@ class Env {
   log::EventLog &log() { return *log_; }
   common::Registry &metrics() { return *metrics_; }
   PipelineOptions &options() { return options_; }
+  //! Runs on each Open() between Pipeline::Open and Start (observers are added there).
+  void BeforeStart(std::function<void(Pipeline &)> fn) { before_start_ = std::move(fn); }
 
  private:
   testing::TempDir dir_;
@@ -106,6 +111,7 @@ class Env {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<log::EventLog> log_;
   std::unique_ptr<Pipeline> pipeline_;
+  std::function<void(Pipeline &)> before_start_;
 };
 
 //! Sessions over a small catalogue: users u0..u{n-1}, each a few views a minute
@@ -519,6 +525,132 @@ TEST(PipelineTest, StoredRecommendationsAreServedTruncated) {
   auto more = p.Recommendations("shop", "u3", 8);
   ASSERT_TRUE(more.ok());
   EXPECT_GT(more->items.size(), 5u);  // computed now
+}
+
+TEST(PipelineTest, ObserversListsReplaceTheBuiltInOnesWhenItIsOff) {
+  Env env;
+  std::atomic<bool> builtin{true};
+  std::mutex pushed_mu;
+  std::set<std::string> pushed;  // list observers see observer lists as any stored list
+  env.BeforeStart([&](Pipeline &p) {
+    p.SetBuiltinLists([&] { return builtin.load(); });
+    p.AddObserver([](const events::Event &e, const UserState &, StepWrites &writes) {
+      if (e.item_id != "special") return;
+      writes.PutList(e.tenant, e.user_id, {.items = {{"chosen", 1.0}}, .model = "observer"});
+      writes.PutList(e.tenant, "friend-of-" + e.user_id,
+                     {.items = {{"gift", 2.0}}, .model = "observer"});
+    });
+    p.AddListObserver([&](const std::string &, const std::string &user, const RecList &list) {
+      std::lock_guard lock(pushed_mu);
+      pushed.insert(user + ":" + list.model);
+    });
+  });
+  env.Open();
+  auto &p = env.pipeline();
+  env.AppendAndWait({Ev("a", "x", kT0), Ev("a", "y", kT0 + 1000), Ev("b", "special", kT0)});
+  auto stored = [&](const std::string &user) {
+    auto list = p.StoredRecommendations("shop", user);
+    EXPECT_TRUE(list.ok());
+    return list.ok() && *list ? (*list)->model : std::string("none");
+  };
+  const std::string builtin_model = stored("a");  // popularity: nothing co-visited yet
+  EXPECT_TRUE(builtin_model == "popularity" || builtin_model == "covisitation") << builtin_model;
+  EXPECT_EQ(stored("b"), "observer");
+  auto b = p.StoredRecommendations("shop", "b");
+  ASSERT_TRUE(b.ok() && *b);
+  ASSERT_EQ((*b)->items.size(), 1u);
+  EXPECT_EQ((*b)->items[0].item_id, "chosen");
+  EXPECT_EQ((*b)->last_event_ms, kT0);
+  EXPECT_EQ(stored("friend-of-b"), "observer");
+
+  // Built-in lists off: users without an observer list keep what they had.
+  builtin = false;
+  env.AppendAndWait({Ev("a", "z", kT0 + 2000), Ev("c", "x", kT0 + 2000)});
+  EXPECT_EQ(stored("c"), "none");
+  auto a = p.StoredRecommendations("shop", "a");
+  ASSERT_TRUE(a.ok() && *a);
+  EXPECT_EQ((*a)->last_event_ms, kT0 + 1000) << "a's list was not recomputed";
+  env.AppendAndWait({Ev("c", "special", kT0 + 3000)});
+  EXPECT_EQ(stored("c"), "observer");
+  std::lock_guard lock(pushed_mu);
+  EXPECT_EQ(pushed, (std::set<std::string>{"a:" + builtin_model, "b:observer", "c:observer",
+                                              "friend-of-b:observer", "friend-of-c:observer"}));
+}
+
+TEST(PipelineTest, WarmupReplaysTheRecentAppliedEventsOnceAtStart) {
+  Env env({}, /*partitions=*/2);
+  std::vector<std::string> seen;  // Start() calls warm-up observers before any worker runs
+  env.BeforeStart([&](Pipeline &p) {
+    p.AddWarmupObserver([&](const events::Event &e) { seen.push_back(e.item_id); }, 2 * kMin);
+  });
+  env.Open();
+  EXPECT_TRUE(seen.empty()) << "nothing was applied before";
+  std::vector<events::Event> events;
+  for (int i = 0; i < 10; ++i) events.push_back(Ev("w", "i" + std::to_string(i), kT0 + i * kMin));
+  env.AppendAndWait(events);
+  EXPECT_TRUE(seen.empty()) << "live events are not warm-up events";
+  env.Close(/*clean=*/true);
+
+  env.Open();
+  // Collector times 7, 8 and 9 minutes are within 2 minutes of the newest (9).
+  EXPECT_EQ(seen, (std::vector<std::string>{"i7", "i8", "i9"}));
+  EXPECT_EQ(env.pipeline().processed(), 0u) << "warm-up applies nothing";
+}
+
+//! A learned model that answers one item per user and notes how many users each call asked.
+class FakeRecommender : public models::Recommender {
+ public:
+  models::RecommenderOutput Recommend(std::string_view, std::string_view user,
+                                      std::span<const std::string>, size_t) const override {
+    std::lock_guard lock(mu_);
+    batch_sizes_.push_back(1);
+    return {{{"learned-" + std::string(user), 9.0}}, "fake@v1"};
+  }
+  std::vector<models::RecommenderOutput> RecommendBatch(
+      std::span<const models::RecommendRequest> requests) const override {
+    std::vector<models::RecommenderOutput> out;
+    for (const auto &r : requests) {
+      out.push_back({{{"learned-" + std::string(r.user), 9.0}}, "fake@v1"});
+    }
+    std::lock_guard lock(mu_);
+    batch_sizes_.push_back(requests.size());
+    return out;
+  }
+  std::vector<size_t> batch_sizes() const {
+    std::lock_guard lock(mu_);
+    return batch_sizes_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::vector<size_t> batch_sizes_;
+};
+
+TEST(PipelineTest, LearnedModelIsAskedOnceForAllUsersOfAStepAndToppedUp) {
+  PipelineOptions o;
+  o.rec_count = 3;
+  Env env(o, /*partitions=*/1);
+  env.Open();
+  env.AppendAndWait(Sessions(10, 4));  // co-visitation to fill up from
+  auto recommender = std::make_shared<FakeRecommender>();
+  env.pipeline().SetRecommender(recommender);
+  // One append, one commit: the worker takes the ten users in one step.
+  std::vector<events::Event> events;
+  for (int u = 0; u < 10; ++u) events.push_back(Ev("u" + std::to_string(u), "i1", kT0 + kMin));
+  env.AppendAndWait(events);
+  auto sizes = recommender->batch_sizes();
+  ASSERT_FALSE(sizes.empty());
+  size_t asked = 0;
+  for (size_t n : sizes) asked += n;
+  EXPECT_EQ(asked, 10u);
+  EXPECT_LT(sizes.size(), 10u) << "users were batched";
+  for (int u = 0; u < 10; ++u) {
+    auto list = env.pipeline().StoredRecommendations("shop", "u" + std::to_string(u));
+    ASSERT_TRUE(list.ok() && *list);
+    ASSERT_EQ((*list)->items.size(), 3u) << "topped up from co-visitation";
+    EXPECT_EQ((*list)->items[0].item_id, "learned-u" + std::to_string(u));
+    EXPECT_EQ((*list)->model, "fake@v1");
+  }
 }
 
 TEST(PipelineTest, OttoSampleCountsEveryEventType) {

@@ -135,6 +135,34 @@ TEST(ModelHostTest, AbSplitIsStablePerUser) {
   EXPECT_LT(ModelHost::Bucket("anything"), 100u);
 }
 
+TEST(ModelHostTest, BatchGivesTheSameAnswersAsSingleCalls) {
+  TempDir tmp;
+  auto reg = Registry::Open(tmp.Sub("models"));
+  RegisterKnn(*reg, "m", "a", tmp.path());
+  RegisterKnn(*reg, "m", "b", tmp.path());
+  ASSERT_TRUE(reg->Promote("m", 1).ok());
+  auto host = ModelHost::Open(*reg, "m", {.poll_ms = 0, .b_version = 2, .b_percent = 30});
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  const std::vector<std::string> window{"q"}, cold{"never-seen"};
+  std::vector<std::string> users;
+  for (int u = 0; u < 200; ++u) users.push_back("user-" + std::to_string(u));
+  std::vector<models::RecommendRequest> requests;
+  for (size_t u = 0; u < users.size(); ++u) {
+    requests.push_back({"t", users[u], u % 7 == 0 ? cold : window, 1 + u % 5});
+  }
+  auto batch = (*host)->RecommendBatch(requests);
+  ASSERT_EQ(batch.size(), requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& r = requests[i];
+    auto single = (*host)->Recommend(r.tenant, r.user, r.items, r.n);
+    EXPECT_EQ(batch[i].model, single.model) << i;
+    ASSERT_EQ(batch[i].items.size(), single.items.size()) << i;
+    for (size_t k = 0; k < single.items.size(); ++k) {
+      EXPECT_EQ(batch[i].items[k].item_id, single.items[k].item_id) << i;
+    }
+  }
+}
+
 TEST(KnnOptionsTest, RoundTrip) {
   models::SessionKnnOptions o;
   o.kind = models::SessionKnnOptions::Kind::kSknn;

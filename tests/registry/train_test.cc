@@ -119,6 +119,67 @@ TEST(TrainTest, SasrecTinyTrainsRegistersAndServes) {
   EXPECT_EQ(rec.model, "sasrec-tiny@v1");
   std::vector<std::string> unknown{"no-such-item"};
   EXPECT_TRUE((*host)->Recommend("t", "u", unknown, 10).items.empty());
+  // The pipeline asks for a step's users at once: one forward pass, the same lists.
+  const std::vector<std::vector<std::string>> windows{
+      {"3", "4", "5"}, {"no-such-item"}, {"7"}, {"1", "2", "3", "4", "5", "6", "7", "8", "9"}};
+  std::vector<models::RecommendRequest> requests;
+  for (size_t i = 0; i < windows.size(); ++i) requests.push_back({"t", "u", windows[i], 3 + i});
+  auto batch = (*host)->RecommendBatch(requests);
+  ASSERT_EQ(batch.size(), windows.size());
+  for (size_t i = 0; i < windows.size(); ++i) {
+    auto single = (*host)->Recommend("t", "u", windows[i], 3 + i);
+    ASSERT_EQ(batch[i].items.size(), single.items.size()) << i;
+    for (size_t k = 0; k < single.items.size(); ++k) {
+      EXPECT_EQ(batch[i].items[k].item_id, single.items[k].item_id) << i;
+      EXPECT_NEAR(batch[i].items[k].score, single.items[k].score, 1e-4) << i;
+    }
+  }
+  EXPECT_TRUE(batch[1].items.empty());
+}
+
+// SLi-Rec-style model on a RecBole .inter file: string item ids and timestamps.
+TEST(TrainTest, SlirecOnTimedRecboleFileTrainsRegistersAndServes) {
+  TempDir tmp;
+  auto reg = Registry::Open(tmp.Sub("models"));
+  {
+    std::ofstream out(tmp.Sub("events.inter"));
+    out << "user_id:token\titem_id:token\ttimestamp:float\n";
+    for (int u = 0; u < 300; ++u) {
+      for (int k = 0; k < 8; ++k) {
+        out << "u" << u << "\titem-" << (u + k) % 40 << "\t" << 1000 + 60 * k + (k % 2) * 86400
+            << "\n";
+      }
+    }
+  }
+  TrainRequest req;
+  req.model = "slirec";
+  req.data_path = tmp.Sub("events.inter");
+  req.name = "slirec-tiny";
+  req.epochs = 2;
+  req.threads = 1;
+  req.progress = false;
+  auto out = TrainAndRegister(*reg, req);
+  if (out.status().code == common::Code::kUnavailable) GTEST_SKIP() << "built without LibTorch";
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->manifest.type, ModelType::kSlirec);
+  auto options = boost::json::parse(out->manifest.options_json).as_object();
+  EXPECT_EQ(options.at("arch").as_string(), "slirec");
+  EXPECT_EQ(options.at("timestamps").as_bool(), true);
+  auto metrics = boost::json::parse(out->manifest.metrics_json).as_object();
+  EXPECT_TRUE(metrics.contains("popularity"));
+  EXPECT_EQ(out->manifest.training_data.items, 40u);
+  ASSERT_TRUE(reg->Promote("slirec-tiny", out->version).ok());
+  auto host = ModelHost::Open(*reg, "slirec-tiny", {.poll_ms = 0});
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  std::vector<std::string> window{"item-3", "item-4", "no-such-item"};
+  auto rec = (*host)->Recommend("t", "u", window, 10);
+  ASSERT_EQ(rec.items.size(), 10u);
+  EXPECT_EQ(rec.model, "slirec-tiny@v1");
+  for (const auto& item : rec.items) {
+    EXPECT_EQ(item.item_id.rfind("item-", 0), 0u) << item.item_id;
+    EXPECT_NE(item.item_id, "item-3");
+    EXPECT_NE(item.item_id, "item-4");
+  }
 }
 
 TEST(TrainTest, CurveSvgIsWellFormed) {

@@ -104,3 +104,49 @@ TEST(HostTest, WindowStateCarriesOverWhenTheStepIsUnchanged) {
 
 }  // namespace
 }  // namespace streamrec::scenario::testing
+
+namespace streamrec::scenario::testing {
+namespace {
+
+TEST(HostTest, TellsWhetherTheCurrentVersionReadsRawFieldsOrStoresLists) {
+  FakeModels models;
+  TestSinks sinks;
+  std::vector<std::tuple<std::string, std::string>> stored;
+  sinks.registry.Register(
+      "store", StoreSinkFactory([&](std::string_view, std::string_view user,
+                                    std::vector<models::ScoredItem> items, std::string_view) {
+        stored.emplace_back(user, items.empty() ? "" : items[0].item_id);
+        return common::Status::Ok();
+      }));
+  ScenarioHost host(&models, &sinks.registry);
+  EXPECT_FALSE(host.reads_raw());
+  ASSERT_TRUE(host.Load(R"Y(
+name: raw
+version: 1
+steps:
+  - {id: pv, type: filter, expr: "#input.raw?.e == 'pv'"}
+  - {id: vars, type: set, vars: {user: "#input.raw.duid ?: #input.user_id"}}
+  - {id: save, type: sink, sink: {type: store}, value: "{user: #user, items: [{item_id: 'x', score: 1.0}]}"}
+)Y").ok());
+  EXPECT_TRUE(host.reads_raw());
+  EXPECT_TRUE(host.stores_lists());
+  // The tracker fields travel in the event as the log keeps them: parsed only for `#input.raw`.
+  auto event = MakeEvent("u", "i", 1);
+  event.raw = R"({"e":"pv","duid":"d-7"})";
+  EXPECT_EQ(host.Run(event).outcome, Outcome::kEnd);
+  event.raw = R"({"e":"se","duid":"d-7"})";
+  EXPECT_EQ(host.Run(event).outcome, Outcome::kDropped);
+  event.raw.clear();
+  EXPECT_EQ(host.Run(event).outcome, Outcome::kDropped) << "no raw fields: null";
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0], std::make_tuple(std::string("d-7"), std::string("x")));
+
+  ASSERT_TRUE(host.Load(Version(2)).ok());
+  EXPECT_FALSE(host.reads_raw());
+  EXPECT_FALSE(host.stores_lists());
+  ASSERT_TRUE(host.Rollback(1).ok());
+  EXPECT_TRUE(host.reads_raw());
+}
+
+}  // namespace
+}  // namespace streamrec::scenario::testing

@@ -213,6 +213,64 @@ steps:
   EXPECT_EQ(runner.Counts("in").in, 2u);
 }
 
+// Untraced runs read `#input` field by field from the event (EventInput); traced runs build the
+// whole record. Both must see the same values, whole or by field.
+TEST_F(StepsTest, InputFieldsReadOnDemandMatchTheWholeRecord) {
+  auto scenario = Load(R"Y(
+name: input
+steps:
+  - id: out
+    type: sink
+    sink: {type: memory}
+    value: >-
+      {all: #input, id: #input.event_id, t: #input.tenant, u: #input.user_id,
+       i: #input.item_id ?: 'none', ty: #input.type, ts: #input.timestamp,
+       ct: #input.collector_time, s: #input?.session_id ?: 'no session', p: #input.properties?.x,
+       r: #input.raw?.e, idx: #input['tenant'], n: size(#input)}
+)Y");
+  Runner runner(scenario);
+  auto e = MakeEvent("u1", "", 1000, EventType::kPurchase, "shop1", R"({"x":5})");
+  e.collector_ms = 1040;
+  e.raw = R"({"e":"pv"})";
+  runner.Run(e, {.trace = true});
+  runner.Run(e);
+  expr::Value raw = *expr::ParseJson(R"({"e":"tr"})");
+  runner.Run(e, {.raw = &raw, .trace = true});
+  runner.Run(e, {.raw = &raw});
+  auto records = sinks_.memory->Records();
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[0], records[1]);
+  EXPECT_EQ(records[2], records[3]);
+  EXPECT_EQ(records[1],
+            R"({"all":{"event_id":")" + e.event_id +
+                R"(","tenant":"shop1","user_id":"u1","item_id":null,"type":"purchase",)"
+                R"("timestamp":1000,"collector_time":1040,"session_id":null,"properties":{"x":5},)"
+                R"("raw":{"e":"pv"}},"id":")" +
+                e.event_id +
+                R"(","t":"shop1","u":"u1","i":"none","ty":"purchase","ts":1000,"ct":1040,)"
+                R"("s":"no session","p":5,"r":"pv","idx":"shop1","n":10})");
+  EXPECT_NE(records[3].find(R"("r":"tr")"), std::string::npos) << records[3];
+}
+
+// A window step refills last event's record in place only when nobody holds it any more: a
+// record kept from an earlier event (here by its trace) never changes.
+TEST_F(StepsTest, KeptWindowOutputsNeverChange) {
+  auto scenario = Load(R"Y(
+name: keep
+steps:
+  - {id: w, type: window, kind: sliding, size: 5m, group_by: "#input.user_id",
+     aggregate: {items: {list: "#input.item_id"}}, output: win}
+  - {id: out, type: sink, sink: {type: memory}, value: "#win.items"}
+)Y");
+  Runner runner(scenario);
+  StepTrace first = runner.Run(MakeEvent("u", "a", 1000), {.trace = true});
+  runner.Run(MakeEvent("u", "b", 2000));
+  runner.Run(MakeEvent("u", "c", 3000));
+  EXPECT_EQ(Output(first, "w"), R"({"items":["a"],"key":"u","start":-298999,"end":1001,"size":1})");
+  EXPECT_EQ(sinks_.memory->Records(),
+            (std::vector<std::string>{R"(["a"])", R"(["a","b"])", R"(["a","b","c"])"}));
+}
+
 TEST_F(StepsTest, GraphJson) {
   auto scenario = Load(R"Y(
 name: graph

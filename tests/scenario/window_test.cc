@@ -20,9 +20,9 @@ struct Probe {
   std::string Add(const std::string& id, int64_t t, const std::string& key = "u") {
     WindowOutput out;
     std::vector<Value> inputs(state.spec().aggregates.size(), Value(id));
-    if (!state.Add(key, t, std::move(inputs), &out)) return "late";
+    if (!state.Add(key, t, inputs, &out)) return "late";
     last = out;
-    return expr::ToJson(out.aggregates[0]);
+    return expr::ToJson(out.aggregate(0));
   }
   WindowOutput last;
 };
@@ -73,7 +73,7 @@ TEST(WindowTest, TumblingWindowsAreEpochAlignedAndHalfOpen) {
   EXPECT_EQ(p.last.end_ms, 10 * kMin);
   // Out of order within the lateness: lands in the previous window, which is still kept.
   EXPECT_EQ(p.Add("d", 4 * kMin), R"(["a","d","b"])");
-  EXPECT_EQ(expr::ToJson(p.last.aggregates[1]), "3");
+  EXPECT_EQ(expr::ToJson(p.last.aggregate(1)), "3");
   EXPECT_EQ(p.Add("e", 2 * kMin), "late");
 }
 
@@ -127,7 +127,7 @@ TEST(WindowTest, Aggregators) {
   WindowOutput out;
   auto add = [&](Value v, int64_t t) {
     std::vector<Value> inputs(spec.aggregates.size(), v);
-    ASSERT_TRUE(state.Add("k", t, std::move(inputs), &out));
+    ASSERT_TRUE(state.Add("k", t, inputs, &out));
   };
   add(3, 1);
   add(1, 2);
@@ -135,7 +135,7 @@ TEST(WindowTest, Aggregators) {
   add(3, 4);
   add(2.5, 5);
   std::vector<std::string> got;
-  for (const auto& v : out.aggregates) got.push_back(expr::ToJson(v));
+  for (size_t a = 0; a < spec.aggregates.size(); ++a) got.push_back(expr::ToJson(out.aggregate(a)));
   EXPECT_EQ(got, (std::vector<std::string>{"[1,3,2.5]", "4", "9.5", "1", "3", "2.5", "3"}));
   EXPECT_EQ(out.items, 5u);
 }
@@ -146,9 +146,10 @@ TEST(WindowTest, ApproxDistinctIsCloseForLargerWindows) {
   WindowState state(spec);
   WindowOutput out;
   for (int i = 0; i < 2000; ++i) {
-    state.Add("k", i, {Value("item-" + std::to_string(i % 1000))}, &out);
+    Value inputs[] = {Value("item-" + std::to_string(i % 1000))};
+    state.Add("k", i, inputs, &out);
   }
-  int64_t estimate = out.aggregates[0].as_int();
+  int64_t estimate = out.aggregate(0).as_int();
   EXPECT_GT(estimate, 700);
   EXPECT_LT(estimate, 1300);
 }

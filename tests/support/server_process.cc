@@ -75,6 +75,7 @@ int ServerProcess::Stop() {
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);  // as a shell reports it
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

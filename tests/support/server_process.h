@@ -17,7 +17,7 @@ class ServerProcess {
 
   //! Starts `streamrec serve --port 0` and waits for its "listening" line (false on failure).
   bool Start(int timeout_ms = 30000);
-  //! SIGTERM and wait; returns the exit code (or -1).
+  //! SIGTERM and wait; returns the exit code, or 128 + the signal that ended it.
   int Stop();
   //! SIGKILL and wait: a crash, nothing flushed.
   void Kill();

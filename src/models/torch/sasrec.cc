@@ -63,6 +63,7 @@ class NetImpl : public torch::nn::Module {
   NetImpl(int64_t n_items, const SasrecOptions& o)
       : max_len_(o.max_len),
         hidden_(o.hidden),
+        short_len_(o.arch == SequenceArch::kSlirec ? o.short_len : 0),
         dropout_(o.dropout),
         item_emb_(register_module(
             "item_emb", torch::nn::Embedding(
@@ -74,40 +75,82 @@ class NetImpl : public torch::nn::Module {
       blocks_.push_back(
           register_module("block" + std::to_string(i), Block(o.hidden, o.heads, o.dropout)));
     }
+    if (o.arch == SequenceArch::kSlirec) {
+      using torch::nn::Linear;
+      gap_emb_ = register_module(
+          "gap_emb", torch::nn::Embedding(
+                         torch::nn::EmbeddingOptions(o.time_buckets, o.hidden).padding_idx(0)));
+      pool_query_ = register_module("pool_query", Linear(o.hidden, o.hidden));
+      long_out_ = register_module("long_out", Linear(o.hidden, o.hidden));
+      long_ln_ =
+          register_module("long_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.hidden})));
+      gate_ = register_module("gate", Linear(3 * o.hidden, o.hidden));
+    }
     torch::NoGradGuard no_grad;
     item_emb_->weight.normal_(0, 0.02);
     item_emb_->weight[0].zero_();
     pos_emb_->weight.normal_(0, 0.02);
+    if (gap_emb_) {
+      gap_emb_->weight.normal_(0, 0.02);
+      gap_emb_->weight[0].zero_();
+    }
   }
 
   // seq [B, L] item ids, left-padded with 0, L <= max_len -> [B, L, H]. The last column is
-  // always the most recent position (max_len - 1), whatever L is.
-  torch::Tensor Encode(const torch::Tensor& seq) {
+  // always the most recent position (max_len - 1), whatever L is. gaps [B, L]: GapBucket of
+  // each position (kSlirec only; undefined otherwise).
+  torch::Tensor Encode(const torch::Tensor& seq, const torch::Tensor& gaps) {
     const int64_t b = seq.size(0), l = seq.size(1);
     const bool train = is_training();
+    const double scale = std::sqrt(double(hidden_));
     auto positions = torch::arange(max_len_ - l, max_len_, torch::kLong);
-    auto x = item_emb_->forward(seq) * std::sqrt(double(hidden_)) +
-             pos_emb_->forward(positions).unsqueeze(0);
+    auto items = item_emb_->forward(seq) * scale;
+    auto x = items + pos_emb_->forward(positions).unsqueeze(0);
+    torch::Tensor gap;
+    if (gap_emb_) {
+      gap = gap_emb_->forward(gaps);
+      x = x + gap;
+    }
     auto keep = (seq != 0).unsqueeze(-1).to(x.scalar_type());
     x = torch::dropout(x, dropout_, train) * keep;
     // Future and padding keys are blocked; the diagonal never is, so padding rows stay finite.
     auto future = torch::ones({l, l}, torch::kBool).triu(1).view({1, 1, l, l});
     auto pad_key = (seq == 0).view({b, 1, 1, l});
-    auto diag = torch::eye(l, torch::kBool).view({1, 1, l, l});
-    auto blocked = torch::logical_and(torch::logical_or(future, pad_key), diag.logical_not());
+    auto not_diag = torch::eye(l, torch::kBool).view({1, 1, l, l}).logical_not();
+    auto causal = torch::logical_and(torch::logical_or(future, pad_key), not_diag);
+    auto blocked = causal;
+    if (short_len_ > 0 && short_len_ < l) {
+      // The short-term encoder sees only the last short_len positions up to each query.
+      auto old = torch::ones({l, l}, torch::kBool).tril(-short_len_).view({1, 1, l, l});
+      blocked = torch::logical_or(blocked, old);
+    }
     for (auto& block : blocks_) x = block->forward(x, blocked) * keep;
-    return final_ln_->forward(x);
+    x = final_ln_->forward(x);
+    if (!gap_emb_) return x;
+    // Long-term state: attention pooling, queried by the short-term state, over the item
+    // embeddings of every position up to this one (causal, padding excluded).
+    auto scores = pool_query_->forward(x).matmul(items.transpose(1, 2)) / scale;
+    scores = scores.masked_fill(causal.squeeze(1), kNegInf);
+    auto attn = torch::dropout(torch::softmax(scores, -1), dropout_, train);
+    auto h_long = long_ln_->forward(long_out_->forward(attn.matmul(items)));
+    auto g = torch::sigmoid(gate_->forward(torch::cat({x, h_long, gap}, -1)));
+    return g * x + (1 - g) * h_long;
   }
 
   // [n_items + 1, H]; row 0 is padding.
   const torch::Tensor& ItemWeights() const { return item_emb_->weight; }
 
  private:
-  int64_t max_len_, hidden_;
+  int64_t max_len_, hidden_, short_len_;
   double dropout_;
   torch::nn::Embedding item_emb_, pos_emb_;
   torch::nn::LayerNorm final_ln_;
   std::vector<Block> blocks_;
+  // kSlirec only (null for kSasrec, so SASRec archives keep their parameter names).
+  torch::nn::Embedding gap_emb_{nullptr};
+  torch::nn::Linear pool_query_{nullptr}, long_out_{nullptr};
+  torch::nn::LayerNorm long_ln_{nullptr};
+  torch::nn::Linear gate_{nullptr};
 };
 TORCH_MODULE(Net);
 
@@ -133,29 +176,60 @@ Status ValidateOptions(const SasrecOptions& o, int32_t n_items) {
   if (!(o.max_seconds >= 0)) {
     return Status::Invalid("bad_option", "max_seconds must be >= 0", "max_seconds");
   }
+  if (o.short_len < 0) return Status::Invalid("bad_option", "short_len must be >= 0", "short_len");
+  if (o.arch == SequenceArch::kSlirec && (o.time_buckets < 2 || o.time_buckets > 64)) {
+    return Status::Invalid("bad_option", "time_buckets must be in 2..64", "time_buckets");
+  }
   return Status::Ok();
 }
 
-// Left-padded [B, L] model input from the last max_len valid ids of each history.
-torch::Tensor BuildInputs(std::span<const std::vector<int32_t>> histories, int64_t max_len,
-                          int32_t n_items) {
-  std::vector<std::vector<int64_t>> rows(histories.size());
+// Gap buckets only matter to kSlirec; 0 means "build no gap tensor".
+int64_t GapBuckets(const SasrecOptions& o) {
+  return o.arch == SequenceArch::kSlirec ? o.time_buckets : 0;
+}
+
+struct Inputs {
+  torch::Tensor seq;   // [B, L] item ids, left-padded with 0
+  torch::Tensor gaps;  // [B, L] gap buckets; undefined without time buckets
+};
+
+// Left-padded model input from the last max_len valid ids of each history. A gap is taken
+// between consecutive valid items, so an ignored id does not open a fake gap.
+Inputs BuildInputs(std::span<const std::vector<int32_t>> histories, SequenceTimes times,
+                   int64_t max_len, int32_t n_items, int64_t time_buckets) {
+  std::vector<std::vector<int64_t>> rows(histories.size()), gap_rows(histories.size());
   int64_t width = 1;
   for (size_t i = 0; i < histories.size(); ++i) {
     const auto& h = histories[i];
+    const bool timed = i < times.size() && times[i].size() == h.size();
     auto& row = rows[i];
-    for (auto it = h.rbegin(); it != h.rend() && int64_t(row.size()) < max_len; ++it) {
-      if (*it > 0 && *it <= n_items) row.push_back(*it);
+    auto& gap_row = gap_rows[i];
+    int64_t prev = -1;
+    for (size_t j = 0; j < h.size(); ++j) {
+      if (h[j] <= 0 || h[j] > n_items) continue;
+      row.push_back(h[j]);
+      if (time_buckets > 0) {
+        gap_row.push_back(timed && prev >= 0 ? GapBucket(times[i][j] - times[i][prev],
+                                                         static_cast<int32_t>(time_buckets))
+                                             : 0);
+      }
+      prev = static_cast<int64_t>(j);
     }
-    width = std::max<int64_t>(width, row.size());
+    width = std::max<int64_t>(width, std::min<int64_t>(row.size(), max_len));
   }
-  auto seq = torch::zeros({int64_t(histories.size()), width}, torch::kLong);
-  auto* data = seq.data_ptr<int64_t>();
-  for (size_t i = 0; i < rows.size(); ++i) {
-    int64_t* end = data + (i + 1) * width;
-    for (size_t j = 0; j < rows[i].size(); ++j) end[-1 - int64_t(j)] = rows[i][j];
-  }
-  return seq;
+  Inputs out;
+  out.seq = torch::zeros({int64_t(histories.size()), width}, torch::kLong);
+  if (time_buckets > 0) out.gaps = torch::zeros({int64_t(histories.size()), width}, torch::kLong);
+  auto fill = [&](const std::vector<std::vector<int64_t>>& from, torch::Tensor& to) {
+    auto* data = to.data_ptr<int64_t>();
+    for (size_t i = 0; i < from.size(); ++i) {
+      const size_t n = std::min<size_t>(from[i].size(), width);
+      std::copy(from[i].end() - n, from[i].end(), data + (i + 1) * width - n);
+    }
+  };
+  fill(rows, out.seq);
+  if (time_buckets > 0) fill(gap_rows, out.gaps);
+  return out;
 }
 
 int64_t SteadyMs() {
@@ -180,22 +254,32 @@ class ThreadScope {
 
 void SetTorchThreads(int threads) { torch::set_num_threads(std::max(1, threads)); }
 
+const char* SequenceArchName(SequenceArch arch) {
+  return arch == SequenceArch::kSlirec ? "slirec" : "sasrec";
+}
+
 struct SasrecModel::Impl {
   SasrecOptions options;
   int32_t n_items = 0;
   SasrecTrainInfo info;
   mutable Net net{nullptr};
 
+  Inputs Build(std::span<const std::vector<int32_t>> histories, SequenceTimes times) const {
+    return BuildInputs(histories, times, options.max_len, n_items, GapBuckets(options));
+  }
+
   LooMetrics EvaluateUnchecked(std::span<const std::vector<int32_t>> histories,
-                               std::span<const int32_t> targets, bool mask_history) const {
+                               std::span<const int32_t> targets, bool mask_history,
+                               SequenceTimes times) const {
     torch::NoGradGuard no_grad;
     LooMetrics metrics;
     const auto& weights = net->ItemWeights();
     for (size_t start = 0; start < histories.size(); start += kEvalBatch) {
       const size_t end = std::min(histories.size(), start + kEvalBatch);
       auto batch = histories.subspan(start, end - start);
-      auto seq = BuildInputs(batch, options.max_len, n_items);
-      auto hidden = net->Encode(seq).select(1, -1);
+      auto in = Build(batch, times.size() > start ? times.subspan(start) : SequenceTimes{});
+      const auto& seq = in.seq;
+      auto hidden = net->Encode(seq, in.gaps).select(1, -1);
       auto scores = hidden.matmul(weights.t());  // [B, n_items + 1]
       scores.select(1, 0).fill_(kNegInf);
       auto target = torch::empty({int64_t(batch.size()), 1}, torch::kLong);
@@ -241,7 +325,7 @@ const SasrecTrainInfo& SasrecModel::train_info() const { return impl_->info; }
 
 Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& train_seqs,
                                        int32_t n_items, const SasrecOptions& options,
-                                       const SasrecProgress& progress) {
+                                       const SasrecProgress& progress, SequenceTimes train_times) {
   if (Status s = ValidateOptions(options, n_items); !s.ok()) return s;
   for (const auto& seq : train_seqs) {
     for (int32_t item : seq) {
@@ -254,20 +338,41 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
     }
   }
   const bool validate = options.patience > 0;
-  // Training examples (the last max_len + 1 items of each sequence) and validation cases.
-  std::vector<std::vector<int32_t>> examples;
+  const int64_t buckets = GapBuckets(options);
+  // Training examples (the last max_len + 1 items of each sequence, as views into train_seqs
+  // and their gap buckets) and validation cases.
+  struct Example {
+    const int32_t* items;
+    const int32_t* gaps;  // null without time buckets
+    int64_t size;
+  };
+  std::vector<std::vector<int32_t>> gap_buckets(buckets > 0 ? train_seqs.size() : 0);
+  std::vector<Example> examples;
   std::vector<std::vector<int32_t>> val_histories;
+  std::vector<std::vector<int64_t>> val_times;
   std::vector<int32_t> val_targets;
-  for (const auto& seq : train_seqs) {
+  for (size_t u = 0; u < train_seqs.size(); ++u) {
+    const auto& seq = train_seqs[u];
+    const bool timed = u < train_times.size() && train_times[u].size() == seq.size();
+    if (buckets > 0) {
+      auto& g = gap_buckets[u];
+      g.assign(seq.size(), 0);
+      for (size_t j = 1; timed && j < seq.size(); ++j) {
+        g[j] = GapBucket(train_times[u][j] - train_times[u][j - 1], int32_t(buckets));
+      }
+    }
     size_t n = seq.size();
     if (validate && n >= 3) {
       val_histories.emplace_back(seq.begin(), seq.end() - 1);
+      val_times.emplace_back();
+      if (timed) val_times.back().assign(train_times[u].begin(), train_times[u].end() - 1);
       val_targets.push_back(seq.back());
       --n;
     }
     if (n < 2) continue;
     const size_t first = n > size_t(options.max_len) + 1 ? n - options.max_len - 1 : 0;
-    examples.emplace_back(seq.begin() + first, seq.begin() + n);
+    examples.push_back({seq.data() + first, buckets > 0 ? gap_buckets[u].data() + first : nullptr,
+                        int64_t(n - first)});
   }
   if (examples.empty()) {
     return Status::Invalid("no_data", "no training sequence with at least 2 items", "train_seqs");
@@ -301,22 +406,26 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
         const size_t end = std::min(order.size(), start + size_t(options.batch));
         int64_t width = 1;
         for (size_t i = start; i < end; ++i) {
-          width = std::max<int64_t>(width, examples[order[i]].size() - 1);
+          width = std::max<int64_t>(width, examples[order[i]].size - 1);
         }
         const int64_t b = end - start;
         auto inputs = torch::zeros({b, width}, torch::kLong);
         auto targets = torch::zeros({b, width}, torch::kLong);
+        torch::Tensor gaps;
+        if (buckets > 0) gaps = torch::zeros({b, width}, torch::kLong);
         auto* in = inputs.data_ptr<int64_t>();
         auto* out = targets.data_ptr<int64_t>();
+        auto* gap = buckets > 0 ? gaps.data_ptr<int64_t>() : nullptr;
         for (int64_t i = 0; i < b; ++i) {
           const auto& ex = examples[order[start + i]];
-          const int64_t n = ex.size() - 1;  // positions with a next item
+          const int64_t n = ex.size - 1;  // positions with a next item
           for (int64_t j = 0; j < n; ++j) {
-            in[i * width + width - n + j] = ex[j];
-            out[i * width + width - n + j] = ex[j + 1];
+            in[i * width + width - n + j] = ex.items[j];
+            out[i * width + width - n + j] = ex.items[j + 1];
+            if (gap) gap[i * width + width - n + j] = ex.gaps[j];
           }
         }
-        auto hidden = net->Encode(inputs).reshape({b * width, options.hidden});
+        auto hidden = net->Encode(inputs, gaps).reshape({b * width, options.hidden});
         auto flat_targets = targets.reshape({-1});
         auto index = flat_targets.nonzero().squeeze(1);
         auto logits = hidden.index_select(0, index).matmul(net->ItemWeights().slice(0, 1).t());
@@ -333,7 +442,7 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
       record.loss = loss_count ? loss_sum / loss_count : 0;
       net->eval();
       if (validate && !val_targets.empty()) {
-        record.val = impl->EvaluateUnchecked(val_histories, val_targets, true);
+        record.val = impl->EvaluateUnchecked(val_histories, val_targets, true, val_times);
       }
       record.seconds = (SteadyMs() - e0) / 1000.0;
       impl->info.curve.push_back(record);
@@ -387,7 +496,8 @@ Status SasrecModel::Save(const std::string& path) const {
         "sasrec_meta",
         torch::tensor({kFormatVersion, int64_t(impl_->n_items), o.max_len, o.hidden, o.layers,
                        o.heads, o.batch, o.epochs, o.patience, int64_t(o.seed), int64_t(o.threads),
-                       info.epochs_run, info.best_epoch, int64_t(info.best_val.users)},
+                       info.epochs_run, info.best_epoch, int64_t(info.best_val.users),
+                       int64_t(o.arch), o.short_len, o.time_buckets},
                       torch::kLong));
     archive.write("sasrec_real",
                   torch::tensor({o.dropout, o.lr, o.weight_decay, info.seconds, info.best_val.hr5,
@@ -420,7 +530,8 @@ Result<SasrecModel> SasrecModel::Load(const std::string& path) {
     }
     const auto* m = meta.data_ptr<int64_t>();
     const auto* r = real.data_ptr<double>();
-    if (m[0] != kFormatVersion) {
+    // Version 1 (SASRec only) has no architecture fields.
+    if ((m[0] != 1 && m[0] != kFormatVersion) || (m[0] == 2 && meta.numel() < 17)) {
       return Status::Invalid(
           "bad_model", path + ": unsupported model format version " + std::to_string(m[0]), "path");
     }
@@ -430,6 +541,13 @@ Result<SasrecModel> SasrecModel::Load(const std::string& path) {
     o.max_len = m[2], o.hidden = m[3], o.layers = m[4], o.heads = m[5], o.batch = m[6];
     o.epochs = m[7], o.patience = m[8], o.seed = uint64_t(m[9]), o.threads = int(m[10]);
     o.dropout = r[0], o.lr = r[1], o.weight_decay = r[2];
+    if (m[0] >= 2) {
+      if (m[14] != int64_t(SequenceArch::kSasrec) && m[14] != int64_t(SequenceArch::kSlirec)) {
+        return Status::Invalid("bad_model", path + ": unknown architecture", "path");
+      }
+      o.arch = static_cast<SequenceArch>(m[14]);
+      o.short_len = m[15], o.time_buckets = m[16];
+    }
     if (Status s = ValidateOptions(o, impl->n_items); !s.ok()) {
       return Status::Invalid("bad_model", path + ": " + s.message, "path");
     }
@@ -451,47 +569,67 @@ Result<SasrecModel> SasrecModel::Load(const std::string& path) {
 }
 
 std::vector<std::pair<int32_t, float>> SasrecModel::TopK(std::span<const int32_t> history, size_t k,
-                                                         bool mask_history) const {
-  std::vector<std::pair<int32_t, float>> out;
+                                                         bool mask_history,
+                                                         std::span<const int64_t> times) const {
+  const std::vector<std::vector<int32_t>> one = {{history.begin(), history.end()}};
+  const std::vector<std::vector<int64_t>> one_times = {{times.begin(), times.end()}};
+  return std::move(TopKBatch(one, k, mask_history, one_times)[0]);
+}
+
+std::vector<std::vector<std::pair<int32_t, float>>> SasrecModel::TopKBatch(
+    std::span<const std::vector<int32_t>> histories, size_t k, bool mask_history,
+    SequenceTimes times) const {
+  std::vector<std::vector<std::pair<int32_t, float>>> out(histories.size());
   if (k == 0) return out;
+  const int32_t n_items = impl_->n_items;
   try {
     c10::InferenceMode guard;
-    std::vector<std::vector<int32_t>> one = {{history.begin(), history.end()}};
-    auto seq = BuildInputs(one, impl_->options.max_len, impl_->n_items);
-    if (seq[0][seq.size(1) - 1].item<int64_t>() == 0) return out;  // no usable item
-    auto hidden = impl_->net->Encode(seq)[0][-1];                  // [H]
-    auto scores = impl_->net->ItemWeights().matmul(hidden);        // [n_items + 1]
-    auto* s = scores.data_ptr<float>();
-    s[0] = kNegInf;
-    if (mask_history) {
-      for (int32_t item : history) {
-        if (item > 0 && item <= impl_->n_items) s[item] = kNegInf;
+    for (size_t start = 0; start < histories.size(); start += kEvalBatch) {
+      const size_t end = std::min(histories.size(), start + kEvalBatch);
+      auto batch = histories.subspan(start, end - start);
+      auto in = impl_->Build(batch, times.size() > start ? times.subspan(start) : SequenceTimes{});
+      auto hidden = impl_->net->Encode(in.seq, in.gaps).select(1, -1);  // [B, H]
+      auto scores = hidden.matmul(impl_->net->ItemWeights().t()).contiguous();
+      float* s = scores.data_ptr<float>();
+      for (size_t i = 0; i < batch.size(); ++i) {
+        float* row = s + i * (size_t(n_items) + 1);
+        row[0] = kNegInf;
+        if (!mask_history) continue;
+        for (int32_t item : batch[i]) {
+          if (item > 0 && item <= n_items) row[item] = kNegInf;
+        }
+      }
+      auto [values, indices] = scores.topk(std::min<int64_t>(k, n_items), 1);
+      values = values.contiguous(), indices = indices.contiguous();
+      const int64_t width = values.size(1);
+      const auto* v = values.data_ptr<float>();
+      const auto* ix = indices.data_ptr<int64_t>();
+      const auto last = in.seq.select(1, -1).contiguous();
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (last.data_ptr<int64_t>()[i] == 0) continue;  // no usable item
+        auto& list = out[start + i];
+        for (int64_t j = i * width; j < int64_t(i + 1) * width && v[j] != kNegInf; ++j) {
+          list.emplace_back(static_cast<int32_t>(ix[j]), v[j]);
+        }
       }
     }
-    auto [values, indices] = scores.topk(std::min<int64_t>(k, impl_->n_items));
-    const auto* v = values.data_ptr<float>();
-    const auto* ix = indices.data_ptr<int64_t>();
-    for (int64_t i = 0; i < values.size(0); ++i) {
-      if (v[i] == kNegInf) break;
-      out.emplace_back(static_cast<int32_t>(ix[i]), v[i]);
-    }
   } catch (const c10::Error&) {
-    out.clear();  // NOTE: only reachable on allocation failure; callers fall back.
+    for (auto& list : out) list.clear();  // NOTE: only on allocation failure; callers fall back.
   }
   return out;
 }
 
 Status SasrecModel::ScoreBatch(std::span<const std::vector<int32_t>> histories,
-                               std::vector<float>* scores) const {
+                               std::vector<float>* scores, SequenceTimes times) const {
   try {
     c10::InferenceMode guard;
     const size_t width = size_t(impl_->n_items) + 1;
     scores->assign(histories.size() * width, 0.0f);
     for (size_t start = 0; start < histories.size(); start += kEvalBatch) {
       const size_t end = std::min(histories.size(), start + kEvalBatch);
-      auto seq = BuildInputs(histories.subspan(start, end - start), impl_->options.max_len,
-                             impl_->n_items);
-      auto hidden = impl_->net->Encode(seq).select(1, -1);
+      auto in = impl_->Build(histories.subspan(start, end - start),
+                             times.size() > start ? times.subspan(start) : SequenceTimes{});
+      auto hidden = impl_->net->Encode(in.seq, in.gaps).select(1, -1);
       auto block = hidden.matmul(impl_->net->ItemWeights().t()).contiguous();
       block.select(1, 0).fill_(kNegInf);
       std::copy_n(block.data_ptr<float>(), block.numel(), scores->data() + start * width);
@@ -503,13 +641,13 @@ Status SasrecModel::ScoreBatch(std::span<const std::vector<int32_t>> histories,
 }
 
 Result<LooMetrics> SasrecModel::Evaluate(std::span<const std::vector<int32_t>> histories,
-                                         std::span<const int32_t> targets,
-                                         bool mask_history) const {
+                                         std::span<const int32_t> targets, bool mask_history,
+                                         SequenceTimes times) const {
   if (histories.size() != targets.size()) {
     return Status::Invalid("bad_argument", "histories and targets differ in size", "targets");
   }
   try {
-    return impl_->EvaluateUnchecked(histories, targets, mask_history);
+    return impl_->EvaluateUnchecked(histories, targets, mask_history, times);
   } catch (const c10::Error& e) {
     return Status::Internal(std::string("sasrec evaluation failed: ") + e.what_without_backtrace());
   }

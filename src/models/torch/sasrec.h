@@ -1,6 +1,8 @@
 // SASRec-family self-attentive sequential recommender (Kang & McAuley 2018) trained with
 // full-softmax cross-entropy over all items at every position (Klenitskiy & Vasilev 2023,
-// "SASRec with CE"), in LibTorch. LibTorch stays behind the pimpl: this header does not
+// "SASRec with CE"), in LibTorch, and its long/short-term variant in the spirit of SLi-Rec
+// (Yu et al. 2019): time gaps as input, an attention-pooled long-term representation and a
+// learned gate (docs/SASREC.md). LibTorch stays behind the pimpl: this header does not
 // include it, so only sasrec.cc pays its compile time.
 #pragma once
 
@@ -18,7 +20,14 @@
 
 namespace streamrec::models {
 
+//! kSlirec adds to the SASRec encoder (the short-term state h_s, over the last `short_len`
+//! positions) an embedding of the log time gap to the previous event at each position, a
+//! long-term state h_l (attention pooling, query h_s, over the embeddings of every item up to
+//! the position) and a gate sigmoid(W[h_s; h_l; gap]) mixing the two.
+enum class SequenceArch { kSasrec, kSlirec };
+
 struct SasrecOptions {
+  SequenceArch arch = SequenceArch::kSasrec;
   int64_t max_len = 50;       //!< most recent items fed to the model
   int64_t hidden = 64;        //!< embedding and model width
   int64_t layers = 2;         //!< pre-LN transformer blocks
@@ -36,7 +45,19 @@ struct SasrecOptions {
   //! Stop after the first epoch that ends past this many seconds (0: no limit); the best
   //! validation epoch so far is kept.
   double max_seconds = 0;
+  //! kSlirec: positions the short-term encoder attends to (0: all max_len).
+  int64_t short_len = 0;
+  //! kSlirec: time-gap buckets (GapBucket); bucket 0 = unknown.
+  int64_t time_buckets = 32;
 };
+
+//! "sasrec" | "slirec".
+const char* SequenceArchName(SequenceArch arch);
+
+//! Event times (unix seconds) parallel to the item histories: empty, or one vector per
+//! history; an empty or mis-sized vector means "unknown" (gap bucket 0) for that history.
+//! Only kSlirec reads them.
+using SequenceTimes = std::span<const std::vector<int64_t>>;
 
 //! One training epoch, reported to the progress callback.
 struct SasrecEpoch {
@@ -65,9 +86,11 @@ class SasrecModel {
   //! items is held out as that user's validation target (history masked, full ranking) and
   //! the rest is trained on; the weights of the best validation NDCG@10 epoch are kept.
   //! Training uses every position of each sequence (its last max_len + 1 items).
+  //! `train_times`: see SequenceTimes.
   static common::Result<SasrecModel> Train(const std::vector<std::vector<int32_t>>& train_seqs,
                                            int32_t n_items, const SasrecOptions& options,
-                                           const SasrecProgress& progress = {});
+                                           const SasrecProgress& progress = {},
+                                           SequenceTimes train_times = {});
 
   //! One file with the options, item count and weights. The directory must exist.
   common::Status Save(const std::string& path) const;
@@ -75,19 +98,27 @@ class SasrecModel {
 
   //! Single-user inference from the last position: the k best items (score = logit), best
   //! first. Ids outside 1..n_items in `history` are ignored; an empty history gives {}.
+  //! `times`: the history's event times (unix seconds), or empty.
   std::vector<std::pair<int32_t, float>> TopK(std::span<const int32_t> history, size_t k,
-                                              bool mask_history) const;
+                                              bool mask_history,
+                                              std::span<const int64_t> times = {}) const;
+
+  //! TopK for many users in one pass (batches of 512), one list per history, in order; the
+  //! answer for each is TopK's up to float rounding.
+  std::vector<std::vector<std::pair<int32_t, float>>> TopKBatch(
+      std::span<const std::vector<int32_t>> histories, size_t k, bool mask_history,
+      SequenceTimes times = {}) const;
 
   //! Scores of every item id 0..n_items (0 is padding, -inf) for each history, row-major
   //! into `scores` (resized to histories.size() * (n_items + 1)).
   common::Status ScoreBatch(std::span<const std::vector<int32_t>> histories,
-                            std::vector<float>* scores) const;
+                            std::vector<float>* scores, SequenceTimes times = {}) const;
 
   //! Full-ranking leave-one-out metrics of `targets[u]` after `histories[u]`; with
   //! mask_history the history items other than the target are excluded from the ranking.
   common::Result<LooMetrics> Evaluate(std::span<const std::vector<int32_t>> histories,
-                                      std::span<const int32_t> targets,
-                                      bool mask_history = true) const;
+                                      std::span<const int32_t> targets, bool mask_history = true,
+                                      SequenceTimes times = {}) const;
 
   int32_t n_items() const;
   const SasrecOptions& options() const;
@@ -106,7 +137,7 @@ class SasrecModel {
 //! Sets LibTorch's process-wide intra-op thread count (inference is fastest with 1 here).
 void SetTorchThreads(int threads);
 
-//! The `model.pt` format version written by Save.
-inline constexpr int kSasrecFormatVersion = 1;
+//! The `model.pt` format version written by Save (Load also reads version 1, SASRec only).
+inline constexpr int kSasrecFormatVersion = 2;
 
 }  // namespace streamrec::models

@@ -1,5 +1,6 @@
-// streamrec-sasrec: train / evaluate / bench a SASRec model on a `user item item ...` file
-// with the leave-one-out protocol (last item = test, second-to-last = validation).
+// streamrec-sasrec: train / evaluate / bench a SASRec model (or its SLi-Rec-style variant,
+// --arch slirec) on a `user item item ...` file or a RecBole .inter file with timestamps, with
+// the leave-one-out protocol (last item = test, second-to-last = validation).
 // To be folded into `streamrec train` later.
 #include <malloc.h>
 
@@ -28,13 +29,21 @@ struct Split {
   std::vector<std::vector<int32_t>> val_history;  // all but the last two items
   std::vector<int32_t> val_target;
   std::vector<std::vector<int32_t>> train_only;  // all but the last two (popularity counts)
+  // Event times parallel to train (= test_history) and val_history; empty without times.
+  std::vector<std::vector<int64_t>> train_times, val_times;
 };
 
 // Leave-one-out; users with fewer than 3 items have no test case.
 Split LeaveOneOut(const UserSequences& data) {
   Split s;
-  for (const auto& seq : data.sequences) {
+  for (size_t u = 0; u < data.sequences.size(); ++u) {
+    const auto& seq = data.sequences[u];
     if (seq.size() < 3) continue;
+    if (!data.times.empty()) {
+      const auto& t = data.times[u];
+      s.train_times.emplace_back(t.begin(), t.end() - 1);
+      s.val_times.emplace_back(t.begin(), t.end() - 2);
+    }
     s.train.emplace_back(seq.begin(), seq.end() - 1);
     s.test_history.emplace_back(seq.begin(), seq.end() - 1);
     s.test_target.push_back(seq.back());
@@ -58,9 +67,11 @@ std::string JsonString(const std::string& s) {
 std::string OptionsJson(const SasrecOptions& o) {
   char buf[512];
   std::snprintf(buf, sizeof(buf),
-                "{\"max_len\":%lld,\"hidden\":%lld,\"layers\":%lld,\"heads\":%lld,"
+                "{\"arch\":\"%s\",\"short_len\":%lld,\"time_buckets\":%lld,"
+                "\"max_len\":%lld,\"hidden\":%lld,\"layers\":%lld,\"heads\":%lld,"
                 "\"dropout\":%g,\"lr\":%g,\"weight_decay\":%g,\"batch\":%lld,\"epochs\":%lld,"
                 "\"patience\":%lld,\"seed\":%llu,\"threads\":%d,\"max_seconds\":%g}",
+                SequenceArchName(o.arch), (long long)o.short_len, (long long)o.time_buckets,
                 (long long)o.max_len, (long long)o.hidden, (long long)o.layers, (long long)o.heads,
                 o.dropout, o.lr, o.weight_decay, (long long)o.batch, (long long)o.epochs,
                 (long long)o.patience, (unsigned long long)o.seed, o.threads, o.max_seconds);
@@ -94,13 +105,16 @@ int RunTrain(const std::string& data_path, const std::string& out_dir, size_t ma
   const Split split = LeaveOneOut(*data);
   std::cerr << "data " << data_path << ": " << data->sequences.size() << " users, " << data->n_items
             << " items, " << split.test_target.size() << " test users\n";
-  auto model = SasrecModel::Train(split.train, data->n_items, options, [](const SasrecEpoch& e) {
-    std::fprintf(stderr, "epoch %3lld loss %.4f val_hr10 %.4f val_ndcg10 %.4f %.1fs\n",
-                 (long long)e.epoch, e.loss, e.val.hr10, e.val.ndcg10, e.seconds);
-  });
+  auto model = SasrecModel::Train(
+      split.train, data->n_items, options,
+      [](const SasrecEpoch& e) {
+        std::fprintf(stderr, "epoch %3lld loss %.4f val_hr10 %.4f val_ndcg10 %.4f %.1fs\n",
+                     (long long)e.epoch, e.loss, e.val.hr10, e.val.ndcg10, e.seconds);
+      },
+      split.train_times);
   if (!model.ok()) return Fail(model.status());
   const auto& info = model->train_info();
-  auto test = model->Evaluate(split.test_history, split.test_target, true);
+  auto test = model->Evaluate(split.test_history, split.test_target, true, split.train_times);
   if (!test.ok()) return Fail(test.status());
   const LooMetrics pop =
       EvaluatePopularity(split.train, split.test_history, split.test_target, data->n_items);
@@ -118,7 +132,8 @@ int RunTrain(const std::string& data_path, const std::string& out_dir, size_t ma
   std::ofstream manifest(out_dir + "/manifest.json");
   manifest << "{\n  \"name\": "
            << JsonString(std::filesystem::path(out_dir).lexically_normal().filename().string())
-           << ",\n  \"type\": \"sasrec\",\n  \"version\": " << kSasrecFormatVersion
+           << ",\n  \"type\": \"" << SequenceArchName(options.arch)
+           << "\",\n  \"version\": " << kSasrecFormatVersion
            << ",\n  \"created\": " << JsonString(UtcNow()) << ",\n  \"items\": " << data->n_items
            << ",\n  \"users\": " << split.test_target.size()
            << ",\n  \"options\": " << OptionsJson(options)
@@ -144,9 +159,9 @@ int RunEvaluate(const std::string& data_path, const std::string& model_dir, size
   auto data = ReadIdSequences(data_path, max_users);
   if (!data.ok()) return Fail(data.status());
   const Split split = LeaveOneOut(*data);
-  auto test = model->Evaluate(split.test_history, split.test_target, true);
+  auto test = model->Evaluate(split.test_history, split.test_target, true, split.train_times);
   if (!test.ok()) return Fail(test.status());
-  auto val = model->Evaluate(split.val_history, split.val_target, true);
+  auto val = model->Evaluate(split.val_history, split.val_target, true, split.val_times);
   if (!val.ok()) return Fail(val.status());
   const LooMetrics pop =
       EvaluatePopularity(split.train, split.test_history, split.test_target, data->n_items);
@@ -227,6 +242,11 @@ int main(int argc, char** argv) {
   int bench_threads = 1;
 
   auto* train = app.add_subcommand("train", "train on FILE, write MODEL_DIR");
+  std::string arch = "sasrec";
+  train->add_option("--arch", arch, "sasrec | slirec (long/short-term, time gaps)")
+      ->check(CLI::IsMember({"sasrec", "slirec"}));
+  train->add_option("--short-len", options.short_len, "slirec: short-term positions (0: all)");
+  train->add_option("--time-buckets", options.time_buckets, "slirec: log time-gap buckets");
   train->add_option("--data", data, "user item item ... file (plain or gzip)")->required();
   train->add_option("--out", out, "model directory (created)")->required();
   train->add_option("--max-users", max_users, "first N users only (0: all)");
@@ -257,6 +277,7 @@ int main(int argc, char** argv) {
   bench->add_option("--threads", bench_threads);
 
   CLI11_PARSE(app, argc, argv);
+  options.arch = arch == "slirec" ? SequenceArch::kSlirec : SequenceArch::kSasrec;
   if (train->parsed()) return RunTrain(data, out, max_users, options);
   if (evaluate->parsed()) return RunEvaluate(data, model_dir, max_users);
   return RunBench(model_dir, data, std::max<size_t>(requests, 1), k, bench_threads);

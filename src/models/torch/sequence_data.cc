@@ -3,17 +3,142 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <string_view>
+#include <unordered_map>
 
 namespace streamrec::models {
 
 using common::Result;
 using common::Status;
+
+namespace {
+
+// Calls fn(line) for every line (without '\n') until it returns false. Status of the read.
+template <typename Fn>
+Status ForEachLine(gzFile file, const std::string& path, Fn&& fn) {
+  std::string line;
+  char buf[1 << 16];
+  bool more = true;
+  while (more) {
+    char* got = gzgets(file, buf, sizeof(buf));
+    if (got == nullptr) break;
+    line.append(got);
+    if (line.back() != '\n' && !gzeof(file)) continue;  // a line longer than the buffer
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    more = fn(std::string_view(line));
+    line.clear();
+  }
+  if (more && !line.empty()) fn(std::string_view(line));
+  int err = Z_OK;
+  const char* message = gzerror(file, &err);
+  if (err != Z_OK && err != Z_STREAM_END) {
+    return Status::Invalid("bad_file", path + ": " + message, "data");
+  }
+  return Status::Ok();
+}
+
+std::vector<std::string_view> SplitTabs(std::string_view line) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    size_t tab = line.find('\t', start);
+    out.push_back(line.substr(start, tab == std::string_view::npos ? tab : tab - start));
+    if (tab == std::string_view::npos) return out;
+    start = tab + 1;
+  }
+}
+
+// RecBole atomic files: a `name:type` header naming the columns.
+bool IsRecboleHeader(std::string_view line) {
+  return line.find("user_id:") != std::string_view::npos &&
+         line.find("item_id:") != std::string_view::npos;
+}
+
+Result<UserSequences> ReadRecbole(gzFile file, const std::string& path, size_t max_users) {
+  struct Event {
+    int64_t time;
+    int32_t item;
+  };
+  UserSequences out;
+  std::unordered_map<std::string, int32_t> users, items;
+  std::vector<std::vector<Event>> events;
+  int user_col = -1, item_col = -1, time_col = -1;
+  uint64_t line_no = 0;
+  Status error;
+  Status read = ForEachLine(file, path, [&](std::string_view line) {
+    auto cols = SplitTabs(line);
+    if (++line_no == 1) {
+      for (size_t i = 0; i < cols.size(); ++i) {
+        const auto name = cols[i].substr(0, cols[i].find(':'));
+        if (name == "user_id") user_col = int(i);
+        if (name == "item_id") item_col = int(i);
+        if (name == "timestamp") time_col = int(i);
+      }
+      if (user_col < 0 || item_col < 0) {
+        error = Status::Invalid(
+            "bad_header", path + ": the tab-separated header names no user_id or item_id column",
+            "data");
+        return false;
+      }
+      return true;
+    }
+    if (line.empty()) return true;
+    const int need = std::max({user_col, item_col, time_col});
+    if (int(cols.size()) <= need) {
+      error = Status::Invalid("bad_line",
+                              path + ":" + std::to_string(line_no) + ": expected " +
+                                  std::to_string(need + 1) + " tab-separated columns",
+                              "data");
+      return false;
+    }
+    int64_t time = 0;
+    if (time_col >= 0) {
+      const std::string text(cols[time_col]);
+      char* end = nullptr;
+      const double t = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || !std::isfinite(t)) {
+        error = Status::Invalid(
+            "bad_line", path + ":" + std::to_string(line_no) + ": timestamp is not a number",
+            "data");
+        return false;
+      }
+      time = std::llround(t);
+    }
+    auto [u, new_user] = users.try_emplace(std::string(cols[user_col]), int32_t(users.size()));
+    if (new_user) {
+      if (max_users != 0 && events.size() == max_users) {
+        users.erase(u);
+        return true;  // later users are skipped, but their lines may interleave: keep reading
+      }
+      events.emplace_back();
+    }
+    auto [it, new_item] = items.try_emplace(std::string(cols[item_col]), int32_t(items.size()) + 1);
+    if (new_item) out.vocab.emplace_back(cols[item_col]);
+    events[u->second].push_back({time, it->second});
+    return true;
+  });
+  if (!error.ok()) return error;
+  if (!read.ok()) return read;
+  for (auto& user : events) {
+    std::stable_sort(user.begin(), user.end(),
+                     [](const Event& a, const Event& b) { return a.time < b.time; });
+    auto& seq = out.sequences.emplace_back();
+    auto& times = out.times.emplace_back();
+    for (const auto& e : user) seq.push_back(e.item), times.push_back(e.time);
+  }
+  if (time_col < 0) out.times.clear();
+  out.n_items = static_cast<int32_t>(items.size());
+  return out;
+}
+
+}  // namespace
 
 Result<UserSequences> ReadIdSequences(const std::string& path, size_t max_users) {
   std::error_code ec;
@@ -25,9 +150,17 @@ Result<UserSequences> ReadIdSequences(const std::string& path, size_t max_users)
     return Status::Make(common::Code::kNotFound, "not_found", "cannot open " + path, "data");
   }
   gzbuffer(file, 1 << 16);
+  {
+    char head[4096] = {};
+    const bool recbole = gzgets(file, head, sizeof(head)) != nullptr && IsRecboleHeader(head);
+    gzrewind(file);
+    if (recbole) {
+      auto out = ReadRecbole(file, path, max_users);
+      gzclose(file);
+      return out;
+    }
+  }
   UserSequences out;
-  std::string line;
-  char buf[1 << 16];
   int64_t last_user = -1;
   uint64_t line_no = 0;
   Status error;
@@ -69,28 +202,17 @@ Result<UserSequences> ReadIdSequences(const std::string& path, size_t max_users)
     }
     return true;
   };
-  while (true) {
-    char* got = gzgets(file, buf, sizeof(buf));
-    if (got == nullptr) break;
-    std::string_view chunk(got);
-    line.append(chunk);
-    if (line.empty() || line.back() != '\n') {
-      if (!gzeof(file)) continue;  // a line longer than the buffer
-    }
-    if (!line.empty() && line.back() == '\n') line.pop_back();
-    bool more = parse_line(line);
-    line.clear();
-    if (!more) break;
-  }
-  if (!line.empty() && error.ok()) parse_line(line);
-  int err = Z_OK;
-  const char* message = gzerror(file, &err);
+  Status read = ForEachLine(file, path, parse_line);
   gzclose(file);
   if (!error.ok()) return error;
-  if (err != Z_OK && err != Z_STREAM_END) {
-    return Status::Invalid("bad_file", path + ": " + message, "data");
-  }
+  if (!read.ok()) return read;
   return out;
+}
+
+int32_t GapBucket(int64_t gap_seconds, int32_t buckets) {
+  const uint64_t gap = static_cast<uint64_t>(std::max<int64_t>(gap_seconds, 0));
+  const int32_t log2 = 63 - std::countl_zero(gap + 1);  // floor(log2(1 + gap))
+  return std::min(1 + log2, buckets - 1);
 }
 
 void LooMetrics::Add(int64_t rank) {

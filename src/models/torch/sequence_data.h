@@ -17,6 +17,10 @@ namespace streamrec::models {
 struct UserSequences {
   std::vector<std::vector<int32_t>> sequences;  //!< one per user, in file order
   int32_t n_items = 0;                          //!< largest item id seen
+  //! Event times in unix seconds, parallel to `sequences`; empty when the file has none.
+  std::vector<std::vector<int64_t>> times;
+  //! External item ids: vocab[k - 1] is item k. Empty: item k is the number k itself.
+  std::vector<std::string> vocab;
 };
 
 //! Reads a plain or gzip file whose lines are `<user> <item> [<item> ...]` with numeric ids
@@ -24,7 +28,16 @@ struct UserSequences {
 //! the id-agnostic models). Consecutive
 //! lines of the same user are joined, so both the one-line-per-user S3-Rec format and the
 //! one-line-per-interaction SASRec format work. max_users 0: all.
+//! A RecBole atomic `.inter` file (tab-separated, header `user_id:token item_id:token ...
+//! timestamp:float`) is recognised by its header: each user's events are ordered by time
+//! (stable, so ties keep file order), `times` is filled, items are numbered 1..n in order of
+//! first appearance and `vocab` maps them back; users keep the order of their first event.
 common::Result<UserSequences> ReadIdSequences(const std::string& path, size_t max_users = 0);
+
+//! The time-gap bucket of an event `gap_seconds` after the previous one: 0 = unknown (no
+//! timestamps, or the first event), else 1 + floor(log2(1 + max(gap, 0))), capped at
+//! buckets - 1. REQUIRES: buckets >= 2.
+int32_t GapBucket(int64_t gap_seconds, int32_t buckets);
 
 //! Full-ranking leave-one-out metrics (one target per user), averaged over users.
 struct LooMetrics {

@@ -1,0 +1,181 @@
+// Events/s through the pipeline with the built-in path beside the same pipeline with a YAML
+// scenario deciding the output, on the same real clicks in the same run: examples/default.yaml
+// (its `store` sink writes the served lists) and examples/classic-shopify.yaml (Snowplow fields,
+// slug from the URL, 5-minute window, co-visitation, push to a null Shopify sink). Each run
+// applies its own copy of the same log from the start. Sessions are interleaved as concurrent
+// shoppers' clicks arrive (1,000 at a time), so a pipeline step rarely holds two events of one
+// user and both paths compute a list per event. Prints `name value unit` lines.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "app/scenario_wiring.h"
+#include "common/clock.h"
+#include "common/metrics.h"
+#include "log/event_log.h"
+#include "pipeline/pipeline.h"
+#include "scenario/host.h"
+#include "store/store.h"
+#include "tools/datasets.h"
+
+using namespace streamrec;
+
+namespace {
+
+//! A click as the collector logs a tp2 page view of app `shop1`; with `keep_raw`, with the
+//! tracker fields the collector keeps for a scenario reading `#input.raw`.
+events::Event ClickEvent(const tools::Click& c, bool keep_raw) {
+  events::Event e;
+  e.event_id = "bench-" + std::to_string(c.row);
+  e.tenant = "shop1";
+  e.user_id = c.session;
+  e.item_id = c.item;
+  e.type = events::EventType::kView;
+  e.timestamp_ms = c.timestamp_ms;
+  e.collector_ms = c.timestamp_ms;
+  if (!keep_raw) return e;
+  e.raw = R"({"schema":"iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4",)"
+          R"("e":"pv","eid":")" + e.event_id + R"(","aid":"shop1","p":"web","duid":")" +
+          c.session + R"(","dtm":")" + std::to_string(c.timestamp_ms) +
+          R"(","url":"https://shop1.example/products/)" + c.item + R"(?variant=1"})";
+  return e;
+}
+
+//! The clicks reordered as `concurrent` shoppers browsing at once: sessions in file order, each
+//! of the open ones contributing its next click in turn (a user's own order is kept).
+std::vector<tools::Click> Interleave(const std::vector<tools::Click>& clicks, size_t concurrent) {
+  std::vector<std::vector<const tools::Click*>> sessions;
+  for (const auto& c : clicks) {
+    if (sessions.empty() || sessions.back().front()->session != c.session) sessions.emplace_back();
+    sessions.back().push_back(&c);
+  }
+  std::vector<tools::Click> out;
+  out.reserve(clicks.size());
+  std::vector<std::pair<size_t, size_t>> open;  // (session, next click)
+  size_t next_session = 0;
+  while (next_session < sessions.size() || !open.empty()) {
+    while (open.size() < concurrent && next_session < sessions.size()) {
+      open.emplace_back(next_session++, 0);
+    }
+    for (size_t i = 0; i < open.size();) {
+      auto& [s, k] = open[i];
+      out.push_back(*sessions[s][k]);
+      if (++k == sessions[s].size()) {
+        open[i] = open.back();
+        open.pop_back();
+      } else {
+        ++i;
+      }
+    }
+  }
+  return out;
+}
+
+struct Opened {
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<log::EventLog> log;
+};
+
+//! A store and a log under `dir` holding every click.
+common::Status FillLog(const std::string& dir, const std::vector<tools::Click>& clicks,
+                       bool keep_raw, common::Registry& metrics, Opened* out) {
+  auto store = store::Store::Open(dir + "/db", {});
+  if (!store.ok()) return store.status();
+  auto log = log::EventLog::Open(**store, {}, metrics);
+  if (!log.ok()) return log.status();
+  std::vector<events::Event> batch;
+  for (const auto& c : clicks) {
+    batch.push_back(ClickEvent(c, keep_raw));
+    if (batch.size() == 1000 || &c == &clicks.back()) {
+      if (auto r = (*log)->Append(std::move(batch)); !r.ok()) return r.status();
+      batch.clear();
+    }
+  }
+  out->store = std::move(store).value();
+  out->log = std::move(log).value();
+  return common::Status::Ok();
+}
+
+std::string ReadExample(const std::string& name) {
+  std::ifstream in(std::string(STREAMREC_SOURCE_DIR) + "/examples/" + name);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+//! Seconds for the pipeline to apply the whole log; with `scenario_file`, that scenario runs on
+//! every event and replaces the built-in lists (as `serve` does for a scenario with a store sink).
+common::Result<double> CatchUp(Opened& opened, common::Registry& metrics,
+                               const std::string& scenario_file) {
+  auto pipeline = pipeline::Pipeline::Open(*opened.store, *opened.log, {}, {}, metrics);
+  if (!pipeline.ok()) return pipeline.status();
+  scenario::ItemModelRegistry models((*pipeline)->item_model());
+  scenario::SinkRegistry sinks = app::ServerSinks(metrics);
+  // No shop to reach: pushes end in a null sink (coalescing and HTTP are the sinks' own costs).
+  sinks.Register("shopify", [](const boost::json::object&)
+                                -> common::Result<std::shared_ptr<scenario::Sink>> {
+    return std::shared_ptr<scenario::Sink>(std::make_shared<scenario::NullSink>());
+  });
+  scenario::ScenarioHost host(&models, &sinks);
+  if (!scenario_file.empty()) {
+    if (auto s = host.Load(ReadExample(scenario_file)); !s.ok()) return s;
+    (*pipeline)->AddObserver(app::ScenarioObserver(host));
+    (*pipeline)->SetBuiltinLists([] { return false; });
+  }
+  const int64_t t0 = common::MonoNs();
+  if (auto s = (*pipeline)->Start(); !s.ok()) return s;
+  (*pipeline)->WaitIdle(1'800'000);
+  const double seconds = static_cast<double>(common::MonoNs() - t0) / 1e9;
+  (*pipeline)->Stop();
+  return seconds;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: scenario_pipeline_bench DATASET_FILE WORK_DIR [max_events]\n");
+    return 2;
+  }
+  auto clicks = tools::ReadClicks(argv[1]);
+  if (!clicks.ok()) {
+    std::fprintf(stderr, "%s\n", clicks.status().ToString().c_str());
+    return 1;
+  }
+  size_t limit = argc > 3 ? std::stoul(argv[3]) : clicks->size();
+  if (clicks->size() > limit) clicks->resize(limit);
+  *clicks = Interleave(*clicks, 1000);
+  const double n = static_cast<double>(clicks->size());
+  std::printf("scenario_bench_events %zu count\n", clicks->size());
+
+  struct Run {
+    const char* name;
+    const char* scenario_file;
+    bool keep_raw;
+  };
+  const Run runs[] = {{"builtin", "", false},
+                      {"scenario_default", "default.yaml", false},
+                      {"scenario_classic", "classic-shopify.yaml", true}};
+  double builtin_s = 0;
+  for (const Run& run : runs) {
+    common::Registry metrics;
+    Opened opened;
+    auto filled = FillLog(std::string(argv[2]) + "/" + run.name, *clicks, run.keep_raw, metrics,
+                          &opened);
+    auto seconds = filled.ok() ? CatchUp(opened, metrics, run.scenario_file)
+                               : common::Result<double>(filled);
+    if (!seconds.ok()) {
+      std::fprintf(stderr, "%s: %s\n", run.name, seconds.status().ToString().c_str());
+      return 1;
+    }
+    std::printf("pipeline_%s_events_per_s %.0f 1/s\n", run.name, n / *seconds);
+    if (builtin_s == 0) {
+      builtin_s = *seconds;
+    } else {
+      std::printf("pipeline_%s_cost_vs_builtin %.2f ratio\n", run.name, *seconds / builtin_s);
+    }
+    opened.log->Stop();
+  }
+  return 0;
+}

@@ -5,28 +5,18 @@
 #include <cstdio>
 #include <string>
 
+#include "bench_clicks.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "log/event_log.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
-#include "tools/datasets.h"
 
 using namespace streamrec;
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: pipeline_bench DATASET_FILE WORK_DIR [max_events]\n");
-    return 2;
-  }
-  auto clicks = tools::ReadClicks(argv[1]);
-  if (!clicks.ok()) {
-    std::fprintf(stderr, "%s\n", clicks.status().ToString().c_str());
-    return 1;
-  }
-  size_t limit = argc > 3 ? std::stoul(argv[3]) : clicks->size();
-  if (clicks->size() > limit) clicks->resize(limit);
-
+  const auto clicks =
+      bench::ClicksFromArgs(argc, argv, "pipeline_bench DATASET_FILE WORK_DIR [max_events]");
   common::Registry metrics;
   auto store = store::Store::Open(std::string(argv[2]) + "/db", {});
   if (!store.ok()) return 1;
@@ -34,25 +24,11 @@ int main(int argc, char** argv) {
   if (!log.ok()) return 1;
 
   // 1. The log alone: no pipeline is listening yet.
+  std::vector<events::Event> events;
+  events.reserve(clicks.size());
+  for (const auto& c : clicks) events.push_back(bench::ViewEvent(c, "bench"));
   const int64_t t0 = common::MonoNs();
-  std::vector<events::Event> batch;
-  uint64_t row = 0;
-  for (const auto& c : *clicks) {
-    events::Event e;
-    e.event_id = "bench-" + std::to_string(row++);
-    e.tenant = "bench";
-    e.user_id = c.session;
-    e.item_id = c.item;
-    e.type = events::EventType::kView;
-    e.timestamp_ms = c.timestamp_ms;
-    e.collector_ms = c.timestamp_ms;
-    batch.push_back(std::move(e));
-    if (batch.size() == 1000) {
-      if (!(*log)->Append(std::move(batch)).ok()) return 1;
-      batch.clear();
-    }
-  }
-  if (!batch.empty() && !(*log)->Append(std::move(batch)).ok()) return 1;
+  if (!bench::AppendInGroups(**log, std::move(events)).ok()) return 1;
   const double log_s = static_cast<double>(common::MonoNs() - t0) / 1e9;
 
   // 2. The pipeline alone, replaying the whole log at start-up.
@@ -62,8 +38,8 @@ int main(int argc, char** argv) {
   (*pipeline)->WaitIdle(600'000);
   const double pipe_s = static_cast<double>(common::MonoNs() - t1) / 1e9;
 
-  const double n = static_cast<double>(clicks->size());
-  std::printf("bench_events %zu count\n", clicks->size());
+  const double n = static_cast<double>(clicks.size());
+  std::printf("bench_events %zu count\n", clicks.size());
   std::printf("log_append_events_per_s %.0f 1/s\n", n / log_s);
   std::printf("pipeline_events_per_s %.0f 1/s\n", n / pipe_s);
   std::printf("pipeline_us_per_event %.2f us\n", pipe_s / n * 1e6);

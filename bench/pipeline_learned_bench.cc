@@ -9,6 +9,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "bench_clicks.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "log/event_log.h"
@@ -16,7 +17,6 @@
 #include "pipeline/pipeline.h"
 #include "registry/model_host.h"
 #include "store/store.h"
-#include "tools/datasets.h"
 
 using namespace streamrec;
 
@@ -35,28 +35,6 @@ struct Timing {
   double wall = -1, cpu = 0;
 };
 
-// Appends the clicks to `log` as view events in group commits of 1,000; false on error.
-bool AppendClicks(log::EventLog& log, const std::vector<tools::Click>& clicks) {
-  std::vector<events::Event> batch;
-  uint64_t row = 0;
-  for (const auto& c : clicks) {
-    events::Event e;
-    e.event_id = "bench-" + std::to_string(row++);
-    e.tenant = "bench";
-    e.user_id = c.session;
-    e.item_id = c.item;
-    e.type = events::EventType::kView;
-    e.timestamp_ms = c.timestamp_ms;
-    e.collector_ms = c.timestamp_ms;
-    batch.push_back(std::move(e));
-    if (batch.size() == 1000) {
-      if (!log.Append(std::move(batch)).ok()) return false;
-      batch.clear();
-    }
-  }
-  return batch.empty() || log.Append(std::move(batch)).ok();
-}
-
 // A fresh store and log under `dir` holding `clicks`, then a pipeline (with `recommender`
 // when not null) replaying it at start-up: wall and CPU seconds until it is idle (wall < 0 on
 // error).
@@ -66,7 +44,10 @@ Timing Replay(const std::string& dir, const std::vector<tools::Click>& clicks,
   auto store = store::Store::Open(dir, {});
   if (!store.ok()) return {};
   auto log = log::EventLog::Open(**store, {}, metrics);
-  if (!log.ok() || !AppendClicks(**log, clicks)) return {};
+  if (!log.ok()) return {};
+  std::vector<events::Event> events;
+  for (const auto& c : clicks) events.push_back(bench::ViewEvent(c, "bench"));
+  if (!bench::AppendInGroups(**log, std::move(events)).ok()) return {};
   const int64_t t0 = common::MonoNs();
   const double cpu0 = CpuSeconds();
   auto pipeline = pipeline::Pipeline::Open(**store, **log, {}, {}, metrics);
@@ -125,30 +106,19 @@ std::shared_ptr<models::Recommender> LearnedRecommender(const std::string& dir,
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr,
-                 "usage: pipeline_learned_bench DATASET_FILE WORK_DIR [events, default "
-                 "20000]\n");
-    return 2;
-  }
-  auto clicks = tools::ReadClicks(argv[1]);
-  if (!clicks.ok()) {
-    std::fprintf(stderr, "%s\n", clicks.status().ToString().c_str());
-    return 1;
-  }
+  auto clicks = bench::ClicksFromArgs(
+      argc, argv, "pipeline_learned_bench DATASET_FILE WORK_DIR [events, default 20000]", 20000);
   const std::string work = argv[2];
-  const size_t limit = argc > 3 ? std::stoul(argv[3]) : 20000;
-  if (clicks->size() > limit) clicks->resize(limit);
-  auto learned = LearnedRecommender(work + "/models", *clicks);
+  auto learned = LearnedRecommender(work + "/models", clicks);
   if (!learned) {
     std::fprintf(stderr, "cannot train or serve the learned model\n");
     return 1;
   }
-  const Timing covis = Replay(work + "/db-covis", *clicks, nullptr);
-  const Timing learned_t = Replay(work + "/db-learned", *clicks, learned);
+  const Timing covis = Replay(work + "/db-covis", clicks, nullptr);
+  const Timing learned_t = Replay(work + "/db-learned", clicks, learned);
   if (covis.wall < 0 || learned_t.wall < 0) return 1;
-  const double n = static_cast<double>(clicks->size());
-  std::printf("learned_bench_events %zu count\n", clicks->size());
+  const double n = static_cast<double>(clicks.size());
+  std::printf("learned_bench_events %zu count\n", clicks.size());
   std::printf("pipeline_covis_events_per_s %.0f events/s\n", n / covis.wall);
   std::printf("pipeline_learned_events_per_s %.0f events/s\n", n / learned_t.wall);
   std::printf("pipeline_learned_us_per_event %.1f us\n", learned_t.wall / n * 1e6);

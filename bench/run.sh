@@ -174,3 +174,11 @@ echo "memory_rss_loaded_mib $((RSS1 / 1024)) MiB"
 echo "memory_per_1m_active_users_gib $(awk -v a="$RSS1" -v b="$RSS0" -v u="$ACTIVE" 'BEGIN { printf "%.3f", (a - b) / 1048576 / u * 1e6 }') GiB"
 echo "memory_store_bytes_mib $(curl -s "http://127.0.0.1:$S/metrics" | awk '/^streamrec_store_bytes / { printf "%.0f", $2 / 1048576 }') MiB"
 stop "$SP"
+
+# --- in process, no HTTP: the pipeline's built-in path beside YAML scenarios deciding its output
+# (docs/SCENARIOS.md), and scored events/s with a learned model (docs/SASREC.md).
+"$BUILD/bench/scenario_pipeline_bench" "$CLICKS" "$WORK/scenario" 2>/dev/null | grep -v " count$"
+if [ -x "$BUILD/bench/pipeline_learned_bench" ]; then
+  "$BUILD/bench/pipeline_learned_bench" "$CLICKS" "$WORK/learned" 20000 2>/dev/null |
+    grep -v " count$"
+fi

@@ -5,19 +5,22 @@
 // applies its own copy of the same log from the start. Sessions are interleaved as concurrent
 // shoppers' clicks arrive (1,000 at a time), so a pipeline step rarely holds two events of one
 // user and both paths compute a list per event. Prints `name value unit` lines.
+#include <rocksdb/db.h>
+
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 
 #include "app/scenario_wiring.h"
+#include "bench_clicks.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "log/event_log.h"
 #include "pipeline/pipeline.h"
 #include "scenario/host.h"
 #include "store/store.h"
-#include "tools/datasets.h"
 
 using namespace streamrec;
 
@@ -26,19 +29,13 @@ namespace {
 //! A click as the collector logs a tp2 page view of app `shop1`; with `keep_raw`, with the
 //! tracker fields the collector keeps for a scenario reading `#input.raw`.
 events::Event ClickEvent(const tools::Click& c, bool keep_raw) {
-  events::Event e;
-  e.event_id = "bench-" + std::to_string(c.row);
-  e.tenant = "shop1";
-  e.user_id = c.session;
-  e.item_id = c.item;
-  e.type = events::EventType::kView;
-  e.timestamp_ms = c.timestamp_ms;
-  e.collector_ms = c.timestamp_ms;
+  events::Event e = bench::ViewEvent(c, "shop1");
   if (!keep_raw) return e;
   e.raw = R"({"schema":"iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4",)"
-          R"("e":"pv","eid":")" + e.event_id + R"(","aid":"shop1","p":"web","duid":")" +
-          c.session + R"(","dtm":")" + std::to_string(c.timestamp_ms) +
-          R"(","url":"https://shop1.example/products/)" + c.item + R"(?variant=1"})";
+          R"("e":"pv","eid":")" +
+          e.event_id + R"(","aid":"shop1","p":"web","duid":")" + c.session + R"(","dtm":")" +
+          std::to_string(c.timestamp_ms) + R"(","url":"https://shop1.example/products/)" + c.item +
+          R"(?variant=1"})";
   return e;
 }
 
@@ -84,13 +81,19 @@ common::Status FillLog(const std::string& dir, const std::vector<tools::Click>& 
   if (!store.ok()) return store.status();
   auto log = log::EventLog::Open(**store, {}, metrics);
   if (!log.ok()) return log.status();
-  std::vector<events::Event> batch;
-  for (const auto& c : clicks) {
-    batch.push_back(ClickEvent(c, keep_raw));
-    if (batch.size() == 1000 || &c == &clicks.back()) {
-      if (auto r = (*log)->Append(std::move(batch)); !r.ok()) return r.status();
-      batch.clear();
-    }
+  std::vector<events::Event> events;
+  events.reserve(clicks.size());
+  for (const auto& c : clicks) events.push_back(ClickEvent(c, keep_raw));
+  if (auto s = bench::AppendInGroups(**log, std::move(events)); !s.ok()) return s;
+  // Compacted before the clock starts, so no run pays for the previous one's background work.
+  auto* db = (*store)->db(store::Cf::kLog);
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  if (auto s = db->Flush(flush, (*store)->cf(store::Cf::kLog)); !s.ok()) {
+    return common::Status::Internal(s.ToString());
+  }
+  if (auto s = db->CompactRange({}, (*store)->cf(store::Cf::kLog), nullptr, nullptr); !s.ok()) {
+    return common::Status::Internal(s.ToString());
   }
   out->store = std::move(store).value();
   out->log = std::move(log).value();
@@ -113,10 +116,10 @@ common::Result<double> CatchUp(Opened& opened, common::Registry& metrics,
   scenario::ItemModelRegistry models((*pipeline)->item_model());
   scenario::SinkRegistry sinks = app::ServerSinks(metrics);
   // No shop to reach: pushes end in a null sink (coalescing and HTTP are the sinks' own costs).
-  sinks.Register("shopify", [](const boost::json::object&)
-                                -> common::Result<std::shared_ptr<scenario::Sink>> {
-    return std::shared_ptr<scenario::Sink>(std::make_shared<scenario::NullSink>());
-  });
+  sinks.Register("shopify",
+                 [](const boost::json::object&) -> common::Result<std::shared_ptr<scenario::Sink>> {
+                   return std::shared_ptr<scenario::Sink>(std::make_shared<scenario::NullSink>());
+                 });
   scenario::ScenarioHost host(&models, &sinks);
   if (!scenario_file.empty()) {
     if (auto s = host.Load(ReadExample(scenario_file)); !s.ok()) return s;
@@ -134,20 +137,12 @@ common::Result<double> CatchUp(Opened& opened, common::Registry& metrics,
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: scenario_pipeline_bench DATASET_FILE WORK_DIR [max_events]\n");
-    return 2;
-  }
-  auto clicks = tools::ReadClicks(argv[1]);
-  if (!clicks.ok()) {
-    std::fprintf(stderr, "%s\n", clicks.status().ToString().c_str());
-    return 1;
-  }
-  size_t limit = argc > 3 ? std::stoul(argv[3]) : clicks->size();
-  if (clicks->size() > limit) clicks->resize(limit);
-  *clicks = Interleave(*clicks, 1000);
-  const double n = static_cast<double>(clicks->size());
-  std::printf("scenario_bench_events %zu count\n", clicks->size());
+  const auto clicks =
+      Interleave(bench::ClicksFromArgs(
+                     argc, argv, "scenario_pipeline_bench DATASET_FILE WORK_DIR [max_events]"),
+                 1000);
+  const double n = static_cast<double>(clicks.size());
+  std::printf("scenario_bench_events %zu count\n", clicks.size());
 
   struct Run {
     const char* name;
@@ -157,25 +152,31 @@ int main(int argc, char** argv) {
   const Run runs[] = {{"builtin", "", false},
                       {"scenario_default", "default.yaml", false},
                       {"scenario_classic", "classic-shopify.yaml", true}};
-  double builtin_s = 0;
-  for (const Run& run : runs) {
-    common::Registry metrics;
-    Opened opened;
-    auto filled = FillLog(std::string(argv[2]) + "/" + run.name, *clicks, run.keep_raw, metrics,
-                          &opened);
-    auto seconds = filled.ok() ? CatchUp(opened, metrics, run.scenario_file)
-                               : common::Result<double>(filled);
-    if (!seconds.ok()) {
-      std::fprintf(stderr, "%s: %s\n", run.name, seconds.status().ToString().c_str());
-      return 1;
+  // Rounds over all three, best time of each: the machine's noise only ever slows a run down.
+  constexpr int kRounds = 3;
+  double best_s[std::size(runs)] = {};
+  for (int round = 0; round < kRounds; ++round) {
+    for (size_t r = 0; r < std::size(runs); ++r) {
+      const Run& run = runs[r];
+      common::Registry metrics;
+      Opened opened;
+      auto filled = FillLog(std::string(argv[2]) + "/" + run.name + std::to_string(round), clicks,
+                            run.keep_raw, metrics, &opened);
+      auto seconds = filled.ok() ? CatchUp(opened, metrics, run.scenario_file)
+                                 : common::Result<double>(filled);
+      if (!seconds.ok()) {
+        std::fprintf(stderr, "%s: %s\n", run.name, seconds.status().ToString().c_str());
+        return 1;
+      }
+      if (round == 0 || *seconds < best_s[r]) best_s[r] = *seconds;
+      opened.log->Stop();
     }
-    std::printf("pipeline_%s_events_per_s %.0f 1/s\n", run.name, n / *seconds);
-    if (builtin_s == 0) {
-      builtin_s = *seconds;
-    } else {
-      std::printf("pipeline_%s_cost_vs_builtin %.2f ratio\n", run.name, *seconds / builtin_s);
+  }
+  for (size_t r = 0; r < std::size(runs); ++r) {
+    std::printf("pipeline_%s_events_per_s %.0f 1/s\n", runs[r].name, n / best_s[r]);
+    if (r > 0) {
+      std::printf("pipeline_%s_cost_vs_builtin %.2f ratio\n", runs[r].name, best_s[r] / best_s[0]);
     }
-    opened.log->Stop();
   }
   return 0;
 }

@@ -68,38 +68,40 @@ class PushSinkAdapter final : public scenario::Sink {
 scenario::SinkRegistry ServerSinks(common::Registry& metrics) {
   auto registry = std::make_shared<scenario::SinkRegistry>(scenario::SinkRegistry::WithBuiltins());
   for (const char* type : {"webhook", "shopify"}) {
-    registry->Register(type, [type, &metrics](const boost::json::object& config)
-                                -> common::Result<std::shared_ptr<scenario::Sink>> {
-      boost::json::object with_type = config;
-      with_type["type"] = type;
-      auto sink = sinks::MakeSink(with_type, {.metrics = &metrics});
-      if (!sink.ok()) return sink.status();
-      return std::shared_ptr<scenario::Sink>(
-          std::make_shared<PushSinkAdapter>(std::move(sink).value()));
-    });
+    registry->Register(type,
+                       [type, &metrics](const boost::json::object& config)
+                           -> common::Result<std::shared_ptr<scenario::Sink>> {
+                         boost::json::object with_type = config;
+                         with_type["type"] = type;
+                         auto sink = sinks::MakeSink(with_type, {.metrics = &metrics});
+                         if (!sink.ok()) return sink.status();
+                         return std::shared_ptr<scenario::Sink>(
+                             std::make_shared<PushSinkAdapter>(std::move(sink).value()));
+                       });
   }
-  registry->Register("store", scenario::StoreSinkFactory([](std::string_view tenant,
-                                                           std::string_view user,
-                                                           std::vector<models::ScoredItem> items,
-                                                           std::string_view model) {
-    if (!t_step_writes) {
-      return common::Status::Internal("the store sink runs only inside a pipeline step");
-    }
-    t_step_writes->PutList(tenant, user,
-                           pipeline::RecList{.items = std::move(items),
-                                             .model = std::string(model),
-                                             .generated_at_ms = common::NowMs()});
-    return common::Status::Ok();
-  }));
+  registry->Register(
+      "store",
+      scenario::StoreSinkFactory([](std::string_view tenant, std::string_view user,
+                                    std::vector<models::ScoredItem> items, std::string_view model) {
+        if (!t_step_writes) {
+          return common::Status::Internal("the store sink runs only inside a pipeline step");
+        }
+        t_step_writes->PutList(tenant, user,
+                               pipeline::RecList{.items = std::move(items),
+                                                 .model = std::string(model),
+                                                 .generated_at_ms = common::NowMs()});
+        return common::Status::Ok();
+      }));
   scenario::SinkRegistry quiet;
   for (const std::string& type : registry->Types()) {
-    quiet.Register(type, [registry, type](const boost::json::object& config)
-                             -> common::Result<std::shared_ptr<scenario::Sink>> {
-      auto sink = registry->Create(type, config);
-      if (!sink.ok()) return sink.status();
-      return std::shared_ptr<scenario::Sink>(
-          std::make_shared<QuietDuringWarmup>(std::move(sink).value()));
-    });
+    quiet.Register(type,
+                   [registry, type](const boost::json::object& config)
+                       -> common::Result<std::shared_ptr<scenario::Sink>> {
+                     auto sink = registry->Create(type, config);
+                     if (!sink.ok()) return sink.status();
+                     return std::shared_ptr<scenario::Sink>(
+                         std::make_shared<QuietDuringWarmup>(std::move(sink).value()));
+                   });
   }
   return quiet;
 }

@@ -97,7 +97,8 @@ TEST_F(ScenarioE2eTest, ClassicShopifyFlowFromTheNodeTrackerUpsertsMetaobjects) 
     EXPECT_EQ(r.method, "POST");
     EXPECT_EQ(r.target, "/admin/api/2025-01/graphql.json");
     bool token = false;
-    for (const auto& [k, v] : r.headers) token |= k == "X-Shopify-Access-Token" && v == "shpat_e2e_token";
+    for (const auto& [k, v] : r.headers)
+      token |= k == "X-Shopify-Access-Token" && v == "shpat_e2e_token";
     EXPECT_TRUE(token);
     auto body = json::parse(r.body);
     EXPECT_NE(std::string(body.at("query").as_string()).find("metaobjectUpsert"),
@@ -106,8 +107,8 @@ TEST_F(ScenarioE2eTest, ClassicShopifyFlowFromTheNodeTrackerUpsertsMetaobjects) 
     std::string handle(variables.at("handle").at("handle").as_string());
     EXPECT_TRUE(handle.starts_with("customer-classic-")) << handle;
     if (handle != "customer-classic-newcomer") continue;
-    auto value = json::parse(
-        variables.at("metaobject").at("fields").as_array()[0].at("value").as_string());
+    auto value =
+        json::parse(variables.at("metaobject").at("fields").as_array()[0].at("value").as_string());
     for (const auto& id : value.as_array()) newcomer_got_shoes |= id.as_string() == "canvas-shoes";
   }
   EXPECT_TRUE(newcomer_got_shoes);
@@ -137,8 +138,9 @@ TEST_F(ScenarioE2eTest, StoreSinkDecidesTheServedLists) {
   ASSERT_FALSE(list.at("items").as_array().empty()) << json::serialize(list);
 
   // A scenario without a store sink hands the lists back to the built-in path.
-  std::string logging = "name: popular-lists\nversion: 2\nsource: {type: events}\nsteps:\n"
-                        "  - {id: out, type: sink, sink: {type: null}}\n";
+  std::string logging =
+      "name: popular-lists\nversion: 2\nsource: {type: events}\nsteps:\n"
+      "  - {id: out, type: sink, sink: {type: null}}\n";
   ASSERT_EQ(AdminRequest("PUT", "/v1/scenario", logging).status, 200);
   ASSERT_EQ(Post(kTp2Path, Tp2Body({PageView("cccccccc-0000-4000-8000-000000000099", "store-c",
                                              "kettle", 1'700'000'001'000)}))
@@ -155,8 +157,10 @@ TEST_F(ScenarioE2eTest, WindowsSurviveARestartAndNothingIsEmittedTwice) {
       << "name: windows\nversion: 1\nsource: {type: events}\nsteps:\n"
          "  - id: recent\n    type: window\n    size: 5m\n    group_by: \"#input.user_id\"\n"
          "    aggregate: {items: {list: \"#input.item_id\"}}\n    output: win\n"
-         "  - id: out\n    type: sink\n    sink: {type: log, path: \"" + sink_path + "\"}\n"
-         "    value: \"{user: #input.user_id, items: #win.items}\"\n";
+         "  - id: out\n    type: sink\n    sink: {type: log, path: \"" +
+             sink_path +
+             "\"}\n"
+             "    value: \"{user: #input.user_id, items: #win.items}\"\n";
   StartServer("scenario_file: " + dir_.Sub("windows.yaml") + "\n");
   const int64_t t0 = common::NowMs() - 60'000;
   json::array before;
@@ -172,8 +176,8 @@ TEST_F(ScenarioE2eTest, WindowsSurviveARestartAndNothingIsEmittedTwice) {
   ASSERT_EQ(server_->Stop(), 0) << server_->Stderr();
   ASSERT_TRUE(server_->Start()) << server_->Stderr();
   client_ = std::make_unique<tools::HttpClient>("127.0.0.1", server_->port());
-  ASSERT_EQ(Post(kTp2Path, Tp2Body({PageView("eeeeeeee-0000-4000-8000-000000000009",
-                                             "restart-user", "sieve", t0 + 5000)}))
+  ASSERT_EQ(Post(kTp2Path, Tp2Body({PageView("eeeeeeee-0000-4000-8000-000000000009", "restart-user",
+                                             "sieve", t0 + 5000)}))
                 .status,
             200);
   ASSERT_TRUE(WaitProcessed(1));
@@ -193,8 +197,11 @@ TEST_F(ScenarioE2eTest, HotReloadUnderLoadLosesAndRepeatsNothing) {
   auto version = [&](int v, const std::string& filter) {
     return "name: reload\nversion: " + std::to_string(v) +
            "\nsource: {type: events}\nsteps:\n"
-           "  - {id: all, type: filter, expr: \"" + filter + "\"}\n"
-           "  - {id: out, type: sink, sink: {type: log, path: \"" + sink_path + "\"}}\n";
+           "  - {id: all, type: filter, expr: \"" +
+           filter +
+           "\"}\n"
+           "  - {id: out, type: sink, sink: {type: log, path: \"" +
+           sink_path + "\"}}\n";
   };
   ASSERT_EQ(AdminRequest("PUT", "/v1/scenario", version(1, "#input.event_id != null")).status, 200);
 
@@ -207,11 +214,11 @@ TEST_F(ScenarioE2eTest, HotReloadUnderLoadLosesAndRepeatsNothing) {
       for (int e = 0; e < kPerBatch; ++e) {
         char eid[40];
         std::snprintf(eid, sizeof(eid), "dddddddd-0000-4000-8000-%012d", b * kPerBatch + e);
-        batch.push_back(PageView(eid, "reload-user-" + std::to_string(e), "item-" +
-                                 std::to_string(b % 7), 1'700'000'000'000 + b * 100 + e));
+        batch.push_back(PageView(eid, "reload-user-" + std::to_string(e),
+                                 "item-" + std::to_string(b % 7), 1'700'000'000'000 + b * 100 + e));
       }
-      auto r = client.Request("POST", kTp2Path, Tp2Body(batch),
-                              {{"Content-Type", "application/json"}});
+      auto r =
+          client.Request("POST", kTp2Path, Tp2Body(batch), {{"Content-Type", "application/json"}});
       if (!r.ok() || r->status != 200) sending_failed = true;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
@@ -222,8 +229,7 @@ TEST_F(ScenarioE2eTest, HotReloadUnderLoadLosesAndRepeatsNothing) {
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
     EXPECT_EQ(AdminRequest("PUT", "/v1/scenario", version(v, "#input.evnt_id != null")).status,
               400);
-    EXPECT_EQ(AdminRequest("PUT", "/v1/scenario", version(v, "#input.tenant != null")).status,
-              200);
+    EXPECT_EQ(AdminRequest("PUT", "/v1/scenario", version(v, "#input.tenant != null")).status, 200);
   }
   sender.join();
   ASSERT_FALSE(sending_failed);

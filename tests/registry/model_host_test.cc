@@ -32,6 +32,17 @@ int64_t RegisterKnn(Registry& reg, const std::string& name, const std::string& p
   return reg.Register(m, std::vector<Artifact>{{"knn.bin", file, ""}}).value();
 }
 
+//! Versions 1 ("a…", production) and 2 ("b…", served to 30% of users) of model "m".
+std::shared_ptr<ModelHost> AbHost(const TempDir& tmp) {
+  auto reg = Registry::Open(tmp.Sub("models"));
+  RegisterKnn(*reg, "m", "a", tmp.path());
+  RegisterKnn(*reg, "m", "b", tmp.path());
+  EXPECT_TRUE(reg->Promote("m", 1).ok());
+  auto host = ModelHost::Open(*reg, "m", {.poll_ms = 0, .b_version = 2, .b_percent = 30});
+  EXPECT_TRUE(host.ok()) << host.status().ToString();
+  return host.ok() ? *host : nullptr;
+}
+
 TEST(ModelHostTest, ServesProductionAndFallsBackWhenCold) {
   TempDir tmp;
   auto reg = Registry::Open(tmp.Sub("models"));
@@ -109,18 +120,14 @@ TEST(ModelHostTest, PollPicksUpPromote) {
 
 TEST(ModelHostTest, AbSplitIsStablePerUser) {
   TempDir tmp;
-  auto reg = Registry::Open(tmp.Sub("models"));
-  RegisterKnn(*reg, "m", "a", tmp.path());
-  RegisterKnn(*reg, "m", "b", tmp.path());
-  ASSERT_TRUE(reg->Promote("m", 1).ok());
-  auto host = ModelHost::Open(*reg, "m", {.poll_ms = 0, .b_version = 2, .b_percent = 30});
-  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  auto host = AbHost(tmp);
+  ASSERT_TRUE(host);
   std::vector<std::string> window{"q"};
   int b = 0;
   for (int u = 0; u < 2000; ++u) {
     const std::string user = "user-" + std::to_string(u);
-    auto first = (*host)->Recommend("t", user, window, 3);
-    auto again = (*host)->Recommend("t", user, window, 3);
+    auto first = host->Recommend("t", user, window, 3);
+    auto again = host->Recommend("t", user, window, 3);
     EXPECT_EQ(first.model, again.model);
     if (first.model == "m@v2/B") {
       ++b;
@@ -137,12 +144,8 @@ TEST(ModelHostTest, AbSplitIsStablePerUser) {
 
 TEST(ModelHostTest, BatchGivesTheSameAnswersAsSingleCalls) {
   TempDir tmp;
-  auto reg = Registry::Open(tmp.Sub("models"));
-  RegisterKnn(*reg, "m", "a", tmp.path());
-  RegisterKnn(*reg, "m", "b", tmp.path());
-  ASSERT_TRUE(reg->Promote("m", 1).ok());
-  auto host = ModelHost::Open(*reg, "m", {.poll_ms = 0, .b_version = 2, .b_percent = 30});
-  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  auto host = AbHost(tmp);
+  ASSERT_TRUE(host);
   const std::vector<std::string> window{"q"}, cold{"never-seen"};
   std::vector<std::string> users;
   for (int u = 0; u < 200; ++u) users.push_back("user-" + std::to_string(u));
@@ -150,11 +153,11 @@ TEST(ModelHostTest, BatchGivesTheSameAnswersAsSingleCalls) {
   for (size_t u = 0; u < users.size(); ++u) {
     requests.push_back({"t", users[u], u % 7 == 0 ? cold : window, 1 + u % 5});
   }
-  auto batch = (*host)->RecommendBatch(requests);
+  auto batch = host->RecommendBatch(requests);
   ASSERT_EQ(batch.size(), requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
     const auto& r = requests[i];
-    auto single = (*host)->Recommend(r.tenant, r.user, r.items, r.n);
+    auto single = host->Recommend(r.tenant, r.user, r.items, r.n);
     EXPECT_EQ(batch[i].model, single.model) << i;
     ASSERT_EQ(batch[i].items.size(), single.items.size()) << i;
     for (size_t k = 0; k < single.items.size(); ++k) {

@@ -9,6 +9,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "fast_options.h"
 #include "models/torch/sequence_data.h"
 #include "support/datasets.h"
 #include "support/temp_dir.h"
@@ -16,20 +17,6 @@
 namespace streamrec::models {
 namespace {
 
-// Small and fast: seconds, not minutes.
-SasrecOptions FastOptions() {
-  SasrecOptions o;
-  o.max_len = 20;
-  o.hidden = 32;
-  o.layers = 1;
-  o.dropout = 0.1;
-  o.lr = 5e-3;
-  o.batch = 128;
-  o.epochs = 8;
-  o.patience = 3;
-  o.threads = 1;
-  return o;
-}
 
 // Users walking a ring of 40 items: the next item is always the following one.
 std::vector<std::vector<int32_t>> RingSequences(int users) {

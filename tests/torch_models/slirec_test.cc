@@ -6,6 +6,7 @@
 #include <fstream>
 #include <random>
 
+#include "fast_options.h"
 #include "models/torch/sasrec.h"
 #include "models/torch/sequence_data.h"
 #include "support/datasets.h"
@@ -15,17 +16,10 @@ namespace streamrec::models {
 namespace {
 
 SasrecOptions SlirecOptions() {
-  SasrecOptions o;
+  SasrecOptions o = FastOptions();
   o.arch = SequenceArch::kSlirec;
-  o.max_len = 20;
-  o.hidden = 32;
-  o.layers = 1;
-  o.dropout = 0.1;
-  o.lr = 5e-3;
-  o.batch = 128;
   o.epochs = 15;
   o.patience = 0;
-  o.threads = 1;
   return o;
 }
 

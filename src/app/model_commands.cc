@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/json_text.h"
 #include "common/progress_bar.h"
 #include "models/benchmark_datasets.h"
 #include "models/eval.h"
@@ -66,7 +67,6 @@ CLI::App* g_import_cmd = nullptr;
 using models::BenchmarkDataset;
 using models::Protocol;
 
-
 // Carves a validation split from the training sessions only: the first 90% train, the last 10% (the
 // most recent, as sessions are in time order) are expanded into (prefix, next) pairs.
 void SplitForValidation(std::vector<std::vector<std::string>>& train,
@@ -91,33 +91,18 @@ struct Result {
   size_t train_sessions = 0;
 };
 
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string ToJson(const std::vector<Result>& results) {
   std::ostringstream out;
   out.precision(6);
   out << "[\n";
   for (size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
-    out << "  {\"model\": \"" << JsonEscape(r.model) << "\", \"settings\": \""
-        << JsonEscape(r.settings) << "\", \"dataset\": \"" << r.dataset << "\", \"protocol\": \""
-        << r.protocol << "\", \"split\": \"" << r.split
-        << "\", \"train_sessions\": " << r.train_sessions << ", \"cases\": " << r.metrics.cases()
+    out << "  {\"model\": " << common::JsonQuoted(r.model)
+        << ", \"settings\": " << common::JsonQuoted(r.settings)
+        << ", \"dataset\": " << common::JsonQuoted(r.dataset)
+        << ", \"protocol\": " << common::JsonQuoted(r.protocol)
+        << ", \"split\": " << common::JsonQuoted(r.split)
+        << ", \"train_sessions\": " << r.train_sessions << ", \"cases\": " << r.metrics.cases()
         << ", \"train_seconds\": " << r.train_seconds << ", \"eval_seconds\": " << r.eval_seconds
         << ", \"metrics\": {";
     bool first = true;

@@ -109,7 +109,7 @@ scenario::SinkRegistry ServerSinks(common::Registry& metrics) {
 pipeline::WarmupObserver ScenarioWarmup(const scenario::ScenarioHost& host) {
   return [&host](const events::Event& event) {
     t_warming_up = true;
-    host.Run(event);
+    host.Run(event, {.count = false});
     t_warming_up = false;
   };
 }

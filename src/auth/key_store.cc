@@ -281,21 +281,25 @@ Status KeyStore::Verify(std::string_view presented, std::string_view tenant,
   return Count(Status::Ok());
 }
 
-common::Result<std::string> KeyStore::Rotate(std::string_view key_id) {
+common::Result<KeyStore::Record> KeyStore::RecordToChange(std::string_view key_id,
+                                                          std::string_view bootstrap_why) const {
   if (key_id == kBootstrapKeyId) {
-    return Status::Invalid("bootstrap_key",
-                           "the bootstrap key changes with STREAMREC_ADMIN_KEY and a restart",
-                           "key_id");
+    return Status::Invalid("bootstrap_key", std::string(bootstrap_why), "key_id");
   }
+  std::shared_lock lock(mu_);
+  auto it = keys_.find(key_id);
+  if (it == keys_.end()) {
+    return Status::Make(Code::kNotFound, "no_such_key", "no such API key", "key_id");
+  }
+  return it->second;
+}
+
+common::Result<std::string> KeyStore::Rotate(std::string_view key_id) {
   std::lock_guard write(write_mu_);
-  Record rec;
-  {
-    std::shared_lock lock(mu_);
-    auto it = keys_.find(key_id);
-    if (it == keys_.end())
-      return Status::Make(Code::kNotFound, "no_such_key", "no such API key", "key_id");
-    rec = it->second;
-  }
+  auto found =
+      RecordToChange(key_id, "the bootstrap key changes with STREAMREC_ADMIN_KEY and a restart");
+  if (!found.ok()) return found.status();
+  Record rec = std::move(found).value();
   if (rec.info.revoked) {
     return Status::Invalid("key_revoked", "a revoked API key cannot be rotated", "key_id");
   }
@@ -320,22 +324,13 @@ common::Result<std::string> KeyStore::Rotate(std::string_view key_id) {
 }
 
 Status KeyStore::Revoke(std::string_view key_id) {
-  if (key_id == kBootstrapKeyId) {
-    return Status::Invalid("bootstrap_key",
-                           "the bootstrap key goes away when STREAMREC_ADMIN_KEY is unset and "
-                           "streamrec restarts",
-                           "key_id");
-  }
   std::lock_guard write(write_mu_);
-  Record rec;
-  {
-    std::shared_lock lock(mu_);
-    auto it = keys_.find(key_id);
-    if (it == keys_.end())
-      return Status::Make(Code::kNotFound, "no_such_key", "no such API key", "key_id");
-    if (it->second.info.revoked) return Status::Ok();
-    rec = it->second;
-  }
+  auto found = RecordToChange(key_id,
+                              "the bootstrap key goes away when STREAMREC_ADMIN_KEY is unset and "
+                              "streamrec restarts");
+  if (!found.ok()) return found.status();
+  Record rec = std::move(found).value();
+  if (rec.info.revoked) return Status::Ok();
   rec.info.revoked = true;
   rec.info.revoked_ms = Now();
   rec.previous_hash.reset();

@@ -108,6 +108,10 @@ class KeyStore {
   KeyStore(store::Store& store, KeyStoreOptions options, common::Registry* metrics);
   int64_t Now() const;
   common::Status Persist(const Record& record);
+  //! A copy of `key_id`'s record to change and persist; not for the bootstrap key (refused with
+  //! `bootstrap_why`) nor unknown ids. REQUIRES: write_mu_ held.
+  common::Result<Record> RecordToChange(std::string_view key_id,
+                                        std::string_view bootstrap_why) const;
   common::Status Count(common::Status status) const;
 
   store::Store& store_;

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "common/json_text.h"
+
 namespace streamrec::expr {
 
 common::Result<Value> ParseJson(std::string_view json) {
@@ -94,39 +96,7 @@ namespace {
 
 void AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
+  common::AppendJsonEscaped(out, s);
   out += '"';
 }
 

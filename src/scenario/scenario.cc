@@ -892,6 +892,21 @@ std::vector<ScenarioError> Scenario::Validate(std::string_view yaml, const Model
 
 namespace {
 constexpr size_t kIn = 0, kOut = 1, kErrors = 2, kDropped = 3, kLate = 4;
+
+size_t OutcomeCounter(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kDropped:
+      return kDropped;
+    case Outcome::kLate:
+      return kLate;
+    case Outcome::kError:
+      return kErrors;
+    case Outcome::kPassed:
+    case Outcome::kEnd:
+      break;
+  }
+  return kOut;
+}
 }  // namespace
 
 struct Runner::NodeCounters {
@@ -1009,7 +1024,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
   while (true) {
     const Scenario::Step& step = c.steps[node];
     NodeCounters& counters = counters_[node];
-    counters.Inc(kIn);
+    if (options.count) counters.Inc(kIn);
     ++trace.steps_run;
     Outcome outcome = Outcome::kPassed;
     Value output;
@@ -1296,21 +1311,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
         outcome = Outcome::kEnd;
       }
     }
-    switch (outcome) {
-      case Outcome::kPassed:
-      case Outcome::kEnd:
-        counters.Inc(kOut);
-        break;
-      case Outcome::kDropped:
-        counters.Inc(kDropped);
-        break;
-      case Outcome::kLate:
-        counters.Inc(kLate);
-        break;
-      case Outcome::kError:
-        counters.Inc(kErrors);
-        break;
-    }
+    if (options.count) counters.Inc(OutcomeCounter(outcome));
     if (options.trace) {
       trace.entries.push_back({step.id, step.type, outcome, std::move(output), std::move(error)});
     } else if (outcome == Outcome::kError) {

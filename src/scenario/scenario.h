@@ -75,6 +75,8 @@ struct RunOptions {
   //! `event.raw` is parsed if the scenario reads it.
   const expr::Value* raw = nullptr;
   bool trace = false;
+  //! False for replays that rebuild state (start-up warm-up): per-step counts stay as they are.
+  bool count = true;
 };
 
 class Runner;

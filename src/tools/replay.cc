@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/json_text.h"
 #include "tools/http_client.h"
 
 namespace streamrec::tools {
@@ -37,27 +38,6 @@ uint64_t SplitMix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-void AppendEscaped(std::string& out, std::string_view text) {
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-}
-
 // Appends `"key":"value"` (value escaped) with a leading comma unless first.
 void AppendField(std::string& out, std::string_view key, std::string_view value,
                  bool first = false) {
@@ -65,7 +45,7 @@ void AppendField(std::string& out, std::string_view key, std::string_view value,
   out += '"';
   out += key;
   out += "\":\"";
-  AppendEscaped(out, value);
+  common::AppendJsonEscaped(out, value);
   out += '"';
 }
 
@@ -160,7 +140,8 @@ Result<ReplayReport> Replay(const ReplayOptions& options) {
   payload.tenant = options.tenant;
   payload.user_prefix = options.user_prefix;
   // Users under another prefix are other shoppers: their events get other ids.
-  payload.dataset_key = DatasetKey(options.file) + (options.user_prefix.empty() ? "" : "#" + options.user_prefix);
+  payload.dataset_key =
+      DatasetKey(options.file) + (options.user_prefix.empty() ? "" : "#" + options.user_prefix);
   if (!options.use_dataset_time && !clicks.empty()) {
     payload.time_offset_ms = common::NowMs() - clicks.back().timestamp_ms;
   }

@@ -186,6 +186,8 @@ TEST_F(ScenarioE2eTest, WindowsSurviveARestartAndNothingIsEmittedTwice) {
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   ASSERT_EQ(lines.size(), 4u) << "the warm-up replay emits nothing";
+  auto counts = StepCounts(Json(AdminRequest("GET", "/v1/scenario")));
+  EXPECT_EQ(Count(counts["out"], "in"), 1) << "nor counts";
   auto items = json::parse(lines.back()).at("value").at("items");
   EXPECT_EQ(json::serialize(items), R"(["apron","whisk","ladle","sieve"])")
       << "the window was rebuilt from the log";

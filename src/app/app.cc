@@ -64,7 +64,6 @@ common::Status App::Start() {
   if (auto current = scenario_->Current()) {
     pipeline_->AddWarmupObserver(ScenarioWarmup(*scenario_), current->scenario().warmup_ms());
   }
-  pipeline_->SetBuiltinLists([this] { return !scenario_->stores_lists(); });
   if (!config_.serve_model.empty()) {
     auto registry = registry::Registry::Open(config_.model_registry.empty()
                                                  ? config_.data_dir + "/models"

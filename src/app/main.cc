@@ -1,4 +1,5 @@
 // streamrec: one binary, subcommands for the server and its tools.
+#include <fcntl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -26,17 +27,22 @@ using streamrec::app::Config;
 int g_stop_pipe[2] = {-1, -1};
 
 extern "C" void OnStopSignal(int sig) {
+  const int saved_errno = errno;
   const char byte = static_cast<char>(sig);
   [[maybe_unused]] ssize_t written = write(g_stop_pipe[1], &byte, 1);  // async-signal-safe
+  errno = saved_errno;
 }
 
-//! Routes SIGINT and SIGTERM to OnStopSignal; false when the pipe cannot be made.
+//! Routes the first SIGINT or SIGTERM to OnStopSignal (a second one, during a stuck stop, kills
+//! as usual); false when the pipe cannot be made.
 bool CatchStopSignals() {
-  if (pipe(g_stop_pipe) != 0) return false;
+  if (pipe2(g_stop_pipe, O_CLOEXEC) != 0) return false;
+  // The handler must never block, even on a full pipe.
+  fcntl(g_stop_pipe[1], F_SETFL, fcntl(g_stop_pipe[1], F_GETFL) | O_NONBLOCK);
   struct sigaction action {};
   action.sa_handler = OnStopSignal;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
+  action.sa_flags = SA_RESTART | SA_RESETHAND;
   return sigaction(SIGINT, &action, nullptr) == 0 && sigaction(SIGTERM, &action, nullptr) == 0;
 }
 

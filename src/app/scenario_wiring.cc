@@ -7,8 +7,10 @@ namespace streamrec::app {
 
 namespace {
 
-// The writes of the pipeline step running the current event on this thread (ScenarioObserver).
+// The writes of the pipeline step running the current event on this thread, and that event's
+// time (ScenarioObserver).
 thread_local pipeline::StepWrites* t_step_writes = nullptr;
+thread_local int64_t t_event_ms = 0;
 // Set while this thread replays already-handled events to rebuild windows (ScenarioWarmup).
 thread_local bool t_warming_up = false;
 
@@ -89,7 +91,8 @@ scenario::SinkRegistry ServerSinks(common::Registry& metrics) {
         t_step_writes->PutList(tenant, user,
                                pipeline::RecList{.items = std::move(items),
                                                  .model = std::string(model),
-                                                 .generated_at_ms = common::NowMs()});
+                                                 .generated_at_ms = common::NowMs(),
+                                                 .last_event_ms = t_event_ms});
         return common::Status::Ok();
       }));
   scenario::SinkRegistry quiet;
@@ -117,9 +120,14 @@ pipeline::WarmupObserver ScenarioWarmup(const scenario::ScenarioHost& host) {
 pipeline::EventObserver ScenarioObserver(const scenario::ScenarioHost& host) {
   return [&host](const events::Event& event, const pipeline::UserState&,
                  pipeline::StepWrites& writes) {
+    auto runner = host.Current();  // one version for the event and for the claim below
+    if (!runner) return;
     t_step_writes = &writes;
-    host.Run(event);
+    t_event_ms = event.timestamp_ms;
+    runner->Run(event);
     t_step_writes = nullptr;
+    // A version with a store sink owns its users' lists, even for events it drops.
+    if (runner->scenario().stores_lists()) writes.ClaimList(event.tenant, event.user_id);
   };
 }
 

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "common/clock.h"
@@ -195,7 +196,7 @@ class PipelineImpl final : public Pipeline {
     metrics_.RemoveCallbacks(this);
   }
 
-  const models::ItemModel& item_model() const override { return model_; }
+  const models::ItemModel &item_model() const override { return model_; }
   void AddObserver(EventObserver observer) override { observers_.push_back(std::move(observer)); }
   void SetBuiltinLists(std::function<bool()> enabled) override {
     builtin_lists_ = std::move(enabled);
@@ -242,8 +243,8 @@ class PipelineImpl final : public Pipeline {
   Result<std::optional<RecList>> StoredRecommendations(std::string_view tenant,
                                                        std::string_view user) override {
     std::string bytes;
-    auto s = store_.db(Cf::kState)->Get({}, store_.cf(Cf::kState), store::RecsKey(tenant, user),
-                                        &bytes);
+    auto s =
+        store_.db(Cf::kState)->Get({}, store_.cf(Cf::kState), store::RecsKey(tenant, user), &bytes);
     if (s.IsNotFound()) return std::optional<RecList>();
     if (!s.ok()) return store::FromRocks(s, "get recommendations");
     auto recs = DecodeRecList(bytes);
@@ -260,11 +261,12 @@ class PipelineImpl final : public Pipeline {
     const int64_t ref = ReferenceNowMs();
     auto stored = StoredRecommendations(tenant, user);
     if (!stored.ok()) return stored.status();
-    if (auto& recs = *stored;
+    if (auto &recs = *stored;
         recs && !Expired(recs->last_event_ms, ref, options_.user_ttl_ms) &&
-        now - recs->generated_at_ms <= options_.recs_stale_ms &&
-        // Shorter than rec_count: the model had no more, asking again won't help.
-        (recs->items.size() >= n || recs->items.size() < options_.rec_count)) {
+        (recs->from_observer ||  // the scenario's list: recomputing would replace it
+         (now - recs->generated_at_ms <= options_.recs_stale_ms &&
+          // Shorter than rec_count: the model had no more, asking again won't help.
+          (recs->items.size() >= n || recs->items.size() < options_.rec_count)))) {
       if (recs->items.size() > n) recs->items.resize(n);
       return std::move(*recs);
     }
@@ -326,7 +328,7 @@ class PipelineImpl final : public Pipeline {
                           "the pipeline did not catch up; retry the erasure");
     }
     rocksdb::WriteBatch wb;
-    auto* cf = store_.cf(Cf::kState);
+    auto *cf = store_.cf(Cf::kState);
     wb.Delete(cf, store::UserStateKey(tenant, user));
     wb.Delete(cf, store::RecsKey(tenant, user));
     rocksdb::WriteOptions wo;
@@ -392,7 +394,8 @@ class PipelineImpl final : public Pipeline {
   //! The stored state, or nullopt when absent or expired.
   Result<std::optional<UserState>> LoadUser(std::string_view tenant, std::string_view user) const {
     std::string bytes;
-    auto s = store_.db(Cf::kState)->Get({}, store_.cf(Cf::kState), store::UserStateKey(tenant, user), &bytes);
+    auto s = store_.db(Cf::kState)
+                 ->Get({}, store_.cf(Cf::kState), store::UserStateKey(tenant, user), &bytes);
     if (s.IsNotFound()) return std::optional<UserState>();
     if (!s.ok()) return store::FromRocks(s, "get user state");
     auto state = DecodeUserState(bytes);
@@ -408,17 +411,40 @@ class PipelineImpl final : public Pipeline {
 
   // --- start, stop, recovery
 
-  //! Feeds the warm-up observers each partition's already-applied events of the last
-  //! warmup_span_ms_ (collector time, which grows with seq in a partition), oldest first.
+  //! Feeds the warm-up observers the already-applied events of the last warmup_span_ms_ of each
+  //! partition (collector time, which grows with seq in a partition), merged across partitions
+  //! by collector time: a window grouped by anything but the user sees them in arrival order.
   Status WarmUp() {
     if (warmup_observers_.empty() || warmup_span_ms_ <= 0) return Status::Ok();
     const int64_t start_ns = common::MonoNs();
-    uint64_t fed = 0;
+    struct Source {
+      uint32_t partition;
+      uint64_t next, end;  // seqs still to read: [next, end)
+      std::vector<log::LoggedEvent> chunk;
+      size_t pos = 0;
+    };
     auto collector_ms_at = [&](uint32_t p, uint64_t seq) -> Result<int64_t> {
       auto one = log_.Read(p, seq, 1);
       if (!one.ok()) return one.status();
       return one->empty() ? INT64_MAX : one->front().event.collector_ms;
     };
+    // Reads the source's next chunk when the current one is used up; false when it is done.
+    auto refill = [&](Source &s) -> Result<bool> {
+      if (s.pos < s.chunk.size()) return true;
+      s.chunk.clear();
+      s.pos = 0;
+      if (s.next >= s.end) return false;
+      auto chunk = log_.Read(s.partition, s.next, std::min<uint64_t>(s.end - s.next, 1024));
+      if (!chunk.ok()) return chunk.status();
+      for (auto &logged : *chunk) {
+        if (logged.seq >= s.end) break;
+        s.next = logged.seq + 1;
+        s.chunk.push_back(std::move(logged));
+      }
+      if (s.chunk.empty()) s.next = s.end;
+      return !s.chunk.empty();
+    };
+    std::vector<Source> sources;
     for (uint32_t p = 0; p < partitions_; ++p) {
       const uint64_t end = cursors_[p].user_durable.load(std::memory_order_relaxed);
       uint64_t lo = log_.FirstSeq(p);
@@ -436,18 +462,29 @@ class PipelineImpl final : public Pipeline {
           hi = mid;
         }
       }
-      for (uint64_t seq = lo; seq < end;) {
-        auto chunk = log_.Read(p, seq, std::min<uint64_t>(end - seq, 1024));
-        if (!chunk.ok()) return chunk.status();
-        if (chunk->empty()) break;
-        for (const auto &logged : *chunk) {
-          if (logged.seq >= end) break;
-          seq = logged.seq + 1;
-          if (logged.event.user_id.empty()) continue;  // erased
-          for (const auto &observe : warmup_observers_) observe(logged.event);
-          ++fed;
+      Source source{p, lo, end, {}, 0};
+      auto more = refill(source);
+      if (!more.ok()) return more.status();
+      if (*more) sources.push_back(std::move(source));
+    }
+    uint64_t fed = 0;
+    while (!sources.empty()) {
+      size_t oldest = 0;  // few partitions: a scan beats a heap
+      for (size_t i = 1; i < sources.size(); ++i) {
+        if (sources[i].chunk[sources[i].pos].event.collector_ms <
+            sources[oldest].chunk[sources[oldest].pos].event.collector_ms) {
+          oldest = i;
         }
       }
+      Source &s = sources[oldest];
+      const events::Event &event = s.chunk[s.pos++].event;
+      if (!event.user_id.empty()) {  // empty: erased
+        for (const auto &observe : warmup_observers_) observe(event);
+        ++fed;
+      }
+      auto more = refill(s);
+      if (!more.ok()) return more.status();
+      if (!*more) sources.erase(sources.begin() + static_cast<ptrdiff_t>(oldest));
     }
     spdlog::info("pipeline: warmed up in-memory state with {} recent events in {:.3f} s", fed,
                  static_cast<double>(common::MonoNs() - start_ns) * 1e-9);
@@ -741,7 +778,7 @@ class PipelineImpl final : public Pipeline {
         ApplyEvent(state, e, seq, options_);
         found->second.touched = true;
         user_next[p] = seq + 1;
-        for (const auto& observe : observers_) observe(e, state, observer_writes);
+        for (const auto &observe : observers_) observe(e, state, observer_writes);
       }
       ++counts[std::min(static_cast<size_t>(e.type), kEventTypes - 1)];
     }
@@ -762,7 +799,7 @@ class PipelineImpl final : public Pipeline {
         put->second.recs.last_event_ms = cached.state.last_event_ms;
         store_list(cached, std::move(put->second.recs));
         observer_writes.lists.erase(put);
-      } else if (builtin_lists) {
+      } else if (builtin_lists && !observer_writes.claimed.contains(key)) {
         builtin.push_back(&cached);
       }
     }
@@ -922,9 +959,11 @@ class PipelineImpl final : public Pipeline {
     }
     if (requests.empty()) return out;
     auto learned = recommender->RecommendBatch(requests);
-    for (size_t r = 0; r < asked.size() && r < learned.size(); ++r) {
+    for (size_t r = 0; r < asked.size(); ++r) {
       const size_t i = asked[r];
-      out[i] = TopUp(users[i]->tenant, windows[i], n, std::move(learned[r]));
+      // A short answer (a broken Recommender) leaves co-visitation to fill the rest.
+      out[i] = TopUp(users[i]->tenant, windows[i], n,
+                     r < learned.size() ? std::move(learned[r]) : models::RecommenderOutput{});
     }
     return out;
   }
@@ -960,12 +999,17 @@ class PipelineImpl final : public Pipeline {
     void Put(std::string_view key, std::string_view value) override { batch.Put(cf, key, value); }
     void Delete(std::string_view key) override { batch.Delete(cf, key); }
     void PutList(std::string_view tenant, std::string_view user, RecList list) override {
+      list.from_observer = true;
       lists[store::UserStateKey(tenant, user)] = {std::string(tenant), std::string(user),
                                                   std::move(list)};
+    }
+    void ClaimList(std::string_view tenant, std::string_view user) override {
+      claimed.insert(store::UserStateKey(tenant, user));
     }
     rocksdb::ColumnFamilyHandle *cf;
     rocksdb::WriteBatch batch;
     std::unordered_map<std::string, PutRecList> lists;
+    std::unordered_set<std::string> claimed;
   };
 
   std::vector<EventObserver> observers_;

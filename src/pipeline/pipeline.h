@@ -66,6 +66,9 @@ struct RecList {
   std::string model;             //!< "covisitation", "popularity", ...
   int64_t generated_at_ms = 0;   //!< wall clock when computed
   int64_t last_event_ms = 0;     //!< event time of the user's newest event it reflects
+  //! Put by an observer (a scenario's `store` sink): served as it is, whatever its age or
+  //! length, rather than recomputed by the built-in path.
+  bool from_observer = false;
 };
 
 //! Writes an observer adds to the step's atomic batch (state database, kState family).
@@ -78,6 +81,9 @@ class StepWrites {
   //! Stores `list` as the user's served list in this step instead of the built-in one (the
   //! last one put for a user wins); list observers see it as any stored list.
   virtual void PutList(std::string_view tenant, std::string_view user, RecList list) = 0;
+  //! The user's list belongs to the observer: the step computes no built-in list for them even
+  //! when nothing is put (a scenario with a `store` sink that dropped the event).
+  virtual void ClaimList(std::string_view tenant, std::string_view user) = 0;
 };
 
 //! Sees every event as it is applied to user state, on a worker thread, and may add writes
@@ -112,9 +118,9 @@ class Pipeline {
 
   //! Adds an observer; call before Start().
   virtual void AddObserver(EventObserver observer) = 0;
-  //! Whether the pipeline computes and stores each touched user's list itself (the default);
-  //! asked once per step. When it says no, only lists that observers put are stored (a
-  //! scenario with a `store` sink decides what is served). Call before Start().
+  //! Whether the pipeline computes and stores the lists of touched users that no observer put or
+  //! claimed (the default: yes); asked once per step. No: only observer lists are stored (a
+  //! benchmark of a scenario replacing the built-in path). Call before Start().
   virtual void SetBuiltinLists(std::function<bool()> enabled) = 0;
   //! Adds a warm-up observer covering `span_ms`; call before Start().
   virtual void AddWarmupObserver(WarmupObserver observer, int64_t span_ms) = 0;

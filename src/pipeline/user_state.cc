@@ -17,7 +17,8 @@ using common::PutVarint;
 namespace {
 
 constexpr uint8_t kUserStateVersion = 1;
-constexpr uint8_t kRecListVersion = 1;
+constexpr uint8_t kRecListVersion = 2;
+constexpr uint8_t kRecListVersionWithoutOrigin = 1;
 
 bool IsWindowType(events::EventType t) {
   return t == events::EventType::kView || t == events::EventType::kAddToCart;
@@ -160,13 +161,15 @@ std::string EncodeRecList(const RecList &recs) {
     PutString(out, item.item_id);
     PutFixed<double>(out, item.score);
   }
+  out.push_back(recs.from_observer ? 1 : 0);
   return out;
 }
 
 common::Result<RecList> DecodeRecList(std::string_view bytes) {
   ByteReader r(bytes);
   uint8_t version = r.Byte();
-  if (!r.ok() || version != kRecListVersion) {
+  // Version 2 appended from_observer; version 1 lists are the pipeline's own.
+  if (!r.ok() || (version != kRecListVersion && version != kRecListVersionWithoutOrigin)) {
     return common::Status::Internal("rec list: unknown version " + std::to_string(version));
   }
   RecList recs;
@@ -181,6 +184,7 @@ common::Result<RecList> DecodeRecList(std::string_view bytes) {
     item.score = r.Fixed<double>();
     recs.items.push_back(std::move(item));
   }
+  if (version == kRecListVersion) recs.from_observer = r.Byte() != 0;
   if (!r.ok() || !r.done()) return common::Status::Internal("rec list: truncated or corrupt");
   return recs;
 }

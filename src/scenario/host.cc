@@ -23,7 +23,6 @@ void ScenarioHost::Install(std::shared_ptr<const Scenario> scenario) {
   while (history_.size() > options_.max_history) history_.pop_back();
   // Set before the swap: from here on the collector keeps what the new version reads.
   reads_raw_.store(runner->scenario().reads_raw(), std::memory_order_relaxed);
-  stores_lists_.store(runner->scenario().stores_lists(), std::memory_order_relaxed);
   // Events that already hold the previous runner finish on it; the next ones see this one.
   current_.store(std::move(runner), std::memory_order_release);
 }

@@ -52,8 +52,6 @@ class ScenarioHost {
   StepTrace Run(const events::Event& event, const RunOptions& options = {}) const;
   //! Whether the current version reads `#input.raw` (the collector keeps tracker fields then).
   bool reads_raw() const { return reads_raw_.load(std::memory_order_relaxed); }
-  //! Whether the current version stores the served lists (`store` sink).
-  bool stores_lists() const { return stores_lists_.load(std::memory_order_relaxed); }
   //! The current runner's graph, or {} without one.
   std::string GraphJson() const;
   //! Runners of the kept versions, newest first (their counters survive a swap).
@@ -73,7 +71,6 @@ class ScenarioHost {
   std::deque<Entry> history_;  // newest first
   std::atomic<std::shared_ptr<const Runner>> current_;
   std::atomic<bool> reads_raw_{false};
-  std::atomic<bool> stores_lists_{false};
 };
 
 }  // namespace streamrec::scenario

@@ -33,6 +33,9 @@ class Batch : public pipeline::StepWrites {
   void PutList(std::string_view, std::string_view, pipeline::RecList) override {
     ADD_FAILURE() << "KPI tracking never stores lists";
   }
+  void ClaimList(std::string_view, std::string_view) override {
+    ADD_FAILURE() << "KPI tracking never claims lists";
+  }
   void Commit() {
     ASSERT_TRUE(store_.db(store::Cf::kState)->Write({}, &wb_).ok());
     wb_.Clear();

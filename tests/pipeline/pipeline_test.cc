@@ -150,7 +150,8 @@ void ExpectExactViews(Env &env, const std::vector<events::Event> &events) {
   models::ItemModelOptions mo;
   models::ItemModel model(mo);
   env.WithStore([&](store::Store &store) {
-    std::unique_ptr<rocksdb::Iterator> it(store.db(store::Cf::kItems)->NewIterator({}, store.cf(store::Cf::kItems)));
+    std::unique_ptr<rocksdb::Iterator> it(
+        store.db(store::Cf::kItems)->NewIterator({}, store.cf(store::Cf::kItems)));
     for (it->Seek("i"); it->Valid() && it->key().starts_with("i"); it->Next()) {
       std::string_view key = it->key().ToStringView();
       size_t sep = key.find('\0');
@@ -439,7 +440,8 @@ TEST(PipelineTest, LostUserStateIsRebuiltWithoutRecountingItems) {
   env.AppendAndWait(events);
   env.Close(true);
   env.WithStore([](store::Store &store) {
-    ASSERT_TRUE(store.db(store::Cf::kState)->DeleteRange({}, store.cf(store::Cf::kState), "", "\xff").ok());
+    ASSERT_TRUE(
+        store.db(store::Cf::kState)->DeleteRange({}, store.cf(store::Cf::kState), "", "\xff").ok());
   });
   env.Open();
   // Start() returns after the replay: the users are back.
@@ -493,8 +495,10 @@ TEST(PipelineTest, StartsAtTheLogsFirstSeqAfterRetention) {
   env.Close(true);
   // Without its state the pipeline starts at what retention left, not at seq 0.
   env.WithStore([](store::Store &store) {
-    ASSERT_TRUE(store.db(store::Cf::kState)->DeleteRange({}, store.cf(store::Cf::kState), "", "\xff").ok());
-    ASSERT_TRUE(store.db(store::Cf::kItems)->DeleteRange({}, store.cf(store::Cf::kItems), "", "\xff").ok());
+    ASSERT_TRUE(
+        store.db(store::Cf::kState)->DeleteRange({}, store.cf(store::Cf::kState), "", "\xff").ok());
+    ASSERT_TRUE(
+        store.db(store::Cf::kItems)->DeleteRange({}, store.cf(store::Cf::kItems), "", "\xff").ok());
   });
   env.Open();
   ASSERT_TRUE(env.pipeline().WaitIdle(kWait));
@@ -537,8 +541,13 @@ TEST(PipelineTest, ObserversListsReplaceTheBuiltInOnesWhenItIsOff) {
     p.AddObserver([](const events::Event &e, const UserState &, StepWrites &writes) {
       if (e.item_id != "special") return;
       writes.PutList(e.tenant, e.user_id, {.items = {{"chosen", 1.0}}, .model = "observer"});
-      writes.PutList(e.tenant, "friend-of-" + e.user_id,
-                     {.items = {{"gift", 2.0}}, .model = "observer"});
+      writes.PutList(
+          e.tenant, "friend-of-" + e.user_id,
+          {.items = {{"gift", 2.0}}, .model = "observer", .last_event_ms = e.timestamp_ms});
+    });
+    // "claimed" users' lists belong to the observer even when it puts none.
+    p.AddObserver([](const events::Event &e, const UserState &, StepWrites &writes) {
+      if (e.item_id == "claimed") writes.ClaimList(e.tenant, e.user_id);
     });
     p.AddListObserver([&](const std::string &, const std::string &user, const RecList &list) {
       std::lock_guard lock(pushed_mu);
@@ -562,6 +571,14 @@ TEST(PipelineTest, ObserversListsReplaceTheBuiltInOnesWhenItIsOff) {
   EXPECT_EQ((*b)->items[0].item_id, "chosen");
   EXPECT_EQ((*b)->last_event_ms, kT0);
   EXPECT_EQ(stored("friend-of-b"), "observer");
+  // Observer lists are served as they are: not recomputed when short or old.
+  auto served = p.Recommendations("shop", "friend-of-b", 10);
+  ASSERT_TRUE(served.ok());
+  EXPECT_EQ(served->model, "observer");
+  ASSERT_EQ(served->items.size(), 1u);
+  EXPECT_EQ(served->items[0].item_id, "gift");
+  env.AppendAndWait({Ev("d", "claimed", kT0 + 1500)});
+  EXPECT_EQ(stored("d"), "none") << "claimed: no built-in list";
 
   // Built-in lists off: users without an observer list keep what they had.
   builtin = false;
@@ -574,7 +591,23 @@ TEST(PipelineTest, ObserversListsReplaceTheBuiltInOnesWhenItIsOff) {
   EXPECT_EQ(stored("c"), "observer");
   std::lock_guard lock(pushed_mu);
   EXPECT_EQ(pushed, (std::set<std::string>{"a:" + builtin_model, "b:observer", "c:observer",
-                                              "friend-of-b:observer", "friend-of-c:observer"}));
+                                           "friend-of-b:observer", "friend-of-c:observer"}));
+}
+
+TEST(PipelineTest, WarmupMergesPartitionsByCollectorTime) {
+  Env env({}, /*partitions=*/4);
+  std::vector<int64_t> seen;
+  env.BeforeStart([&](Pipeline &p) {
+    p.AddWarmupObserver([&](const events::Event &e) { seen.push_back(e.collector_ms); }, kMin);
+  });
+  env.Open();
+  std::vector<events::Event> events;  // users spread over the partitions, times interleaved
+  for (int i = 0; i < 40; ++i) events.push_back(Ev("m" + std::to_string(i % 8), "x", kT0 + i));
+  env.AppendAndWait(events);
+  env.Close(/*clean=*/true);
+  env.Open();
+  ASSERT_EQ(seen.size(), 40u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
 }
 
 TEST(PipelineTest, WarmupReplaysTheRecentAppliedEventsOnceAtStart) {

@@ -108,7 +108,7 @@ TEST(HostTest, WindowStateCarriesOverWhenTheStepIsUnchanged) {
 namespace streamrec::scenario::testing {
 namespace {
 
-TEST(HostTest, TellsWhetherTheCurrentVersionReadsRawFieldsOrStoresLists) {
+TEST(HostTest, TellsWhetherTheCurrentVersionReadsRawFields) {
   FakeModels models;
   TestSinks sinks;
   std::vector<std::tuple<std::string, std::string>> stored;
@@ -129,7 +129,7 @@ steps:
   - {id: save, type: sink, sink: {type: store}, value: "{user: #user, items: [{item_id: 'x', score: 1.0}]}"}
 )Y").ok());
   EXPECT_TRUE(host.reads_raw());
-  EXPECT_TRUE(host.stores_lists());
+  EXPECT_TRUE(host.Current()->scenario().stores_lists());
   // The tracker fields travel in the event as the log keeps them: parsed only for `#input.raw`.
   auto event = MakeEvent("u", "i", 1);
   event.raw = R"({"e":"pv","duid":"d-7"})";
@@ -143,7 +143,7 @@ steps:
 
   ASSERT_TRUE(host.Load(Version(2)).ok());
   EXPECT_FALSE(host.reads_raw());
-  EXPECT_FALSE(host.stores_lists());
+  EXPECT_FALSE(host.Current()->scenario().stores_lists());
   ASSERT_TRUE(host.Rollback(1).ok());
   EXPECT_TRUE(host.reads_raw());
 }

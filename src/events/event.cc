@@ -37,7 +37,9 @@ std::string EncodeEvent(const Event& e) {
   std::string out;
   out.reserve(64 + e.event_id.size() + e.user_id.size() + e.item_id.size() +
               e.properties.size() + e.raw.size());
-  out.push_back(static_cast<char>(kFormatVersion));
+  // Without raw fields the record is version 1: older binaries can still replay such a log.
+  const bool with_raw = !e.raw.empty();
+  out.push_back(static_cast<char>(with_raw ? kFormatVersion : kFormatVersionWithoutRaw));
   out.push_back(static_cast<char>(e.type));
   PutSigned(out, e.timestamp_ms);
   PutSigned(out, e.collector_ms);
@@ -47,7 +49,7 @@ std::string EncodeEvent(const Event& e) {
   PutString(out, e.item_id);
   PutString(out, e.session_id);
   PutString(out, e.properties);
-  PutString(out, e.raw);
+  if (with_raw) PutString(out, e.raw);
   return out;
 }
 

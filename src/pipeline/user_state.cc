@@ -152,7 +152,9 @@ common::Result<UserState> DecodeUserState(std::string_view bytes) {
 std::string EncodeRecList(const RecList &recs) {
   std::string out;
   out.reserve(24 + recs.items.size() * 20);
-  out.push_back(static_cast<char>(kRecListVersion));
+  // The pipeline's own lists stay version 1, readable by binaries before observer lists.
+  out.push_back(static_cast<char>(recs.from_observer ? kRecListVersion
+                                                     : kRecListVersionWithoutOrigin));
   PutString(out, recs.model);
   PutSigned(out, recs.generated_at_ms);
   PutSigned(out, recs.last_event_ms);
@@ -161,7 +163,7 @@ std::string EncodeRecList(const RecList &recs) {
     PutString(out, item.item_id);
     PutFixed<double>(out, item.score);
   }
-  out.push_back(recs.from_observer ? 1 : 0);
+  if (recs.from_observer) out.push_back(1);
   return out;
 }
 

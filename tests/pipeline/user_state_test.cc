@@ -158,8 +158,15 @@ TEST(UserStateTest, CodecsRoundTripAndRejectCorruption) {
   EXPECT_EQ(rb->model, r.model);
   EXPECT_EQ(rb->generated_at_ms, r.generated_at_ms);
   EXPECT_EQ(rb->last_event_ms, r.last_event_ms);
+  EXPECT_FALSE(rb->from_observer);
   auto rbytes = EncodeRecList(r);
+  EXPECT_EQ(rbytes[0], 1) << "the pipeline's own lists keep the format older binaries read";
   EXPECT_FALSE(DecodeRecList(rbytes.substr(0, rbytes.size() - 3)).ok());
+  r.from_observer = true;
+  auto observer = DecodeRecList(EncodeRecList(r));
+  ASSERT_TRUE(observer.ok());
+  EXPECT_TRUE(observer->from_observer);
+  EXPECT_EQ(observer->items, r.items);
 }
 
 }  // namespace

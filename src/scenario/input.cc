@@ -56,15 +56,6 @@ Type InputType() {
   return Type::Record(std::move(fields));
 }
 
-Value InputValue(const events::Event& event, InputParse parse) {
-  return InputValue(event, parse.raw ? ObjectOrNull(event.raw) : Value(), parse.properties);
-}
-
-Value InputValue(const events::Event& event, const Value& raw, bool parse_properties) {
-  EventInput input(event, &raw, false, parse_properties);
-  return input.ToValue();
-}
-
 const Value& EventInput::Raw() const {
   static const Value kNull;
   if (raw_) return raw_->is_map() ? *raw_ : kNull;

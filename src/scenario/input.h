@@ -15,21 +15,10 @@ namespace streamrec::scenario {
 //!  properties: map<any>, raw: map<any>}. A record type, so a misspelt field is a load error.
 expr::Type InputType();
 
-//! `raw` is the tracker's field map (e.g. {"e":"pv","duid":…,"url":…}) or null. Properties
-//! that are not a JSON object give null. Parsing them costs more than most steps, so callers
-//! pass `parse_properties = false` when no expression reads them.
-expr::Value InputValue(const events::Event& event, const expr::Value& raw, bool parse_properties);
-
-//! Which of the event's JSON texts to parse.
-struct InputParse {
-  bool properties = false;
-  bool raw = false;  //!< event.raw, the tracker fields the collector kept
-};
-//! As above, with `raw` parsed from event.raw when asked (null when absent or not an object).
-expr::Value InputValue(const events::Event& event, InputParse parse);
-
-//! `#input` for the per-event path: the same record as InputValue, but each field is made only
-//! when an expression reads it (expr::Env::SetNative), so an event pays for what it uses.
+//! `#input`: each field is made only when an expression reads it (expr::Env::SetNative), so an
+//! event pays for what it uses; ToValue() makes the whole record (traces). `raw` is the
+//! tracker's field map (e.g. {"e":"pv","duid":…,"url":…}) or null; properties that are not a
+//! JSON object read as null.
 //! REQUIRES: `event` and `raw` (when given) outlive this object; one thread at a time.
 class EventInput final : public expr::NativeRecord {
  public:

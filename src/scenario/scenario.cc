@@ -1012,9 +1012,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
   } release{env};
   if (options.trace) {
     // The source step shows the whole record.
-    env.Set(kInputSlot,
-            options.raw ? InputValue(event, *options.raw, c.uses_properties)
-                        : InputValue(event, {.properties = c.uses_properties, .raw = c.uses_raw}));
+    env.Set(kInputSlot, input.ToValue());
   } else {
     env.SetNative(kInputSlot, &input);
   }

@@ -952,8 +952,6 @@ Runner::~Runner() = default;
 
 namespace {
 
-std::string KeyText(const Value& v) { return v.is_string() ? v.as_string() : expr::ToText(v); }
-
 // `v` as a key, without a copy when it is a string; `buffer` holds other kinds' text.
 std::string_view KeyView(const Value& v, std::string* buffer) {
   if (v.is_string()) return v.as_string();
@@ -1199,7 +1197,8 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
         inputs.items.resize(used);
         if (exclude.is_list()) {
           for (const auto& v : exclude.as_list()) {
-            if (!v.is_null()) inputs.exclude.push_back(KeyText(v));
+            std::string buffer;
+            if (!v.is_null()) inputs.exclude.emplace_back(KeyView(v, &buffer));
           }
         }
         if (!c.models) {

@@ -89,12 +89,8 @@ class Vocabulary {
   //! Model ids of the known items, in order; unknown items are skipped.
   template <typename Int>
   std::vector<Int> Map(std::span<const std::string> items) const {
-    std::vector<Int> out;
-    for (const auto& item : items) {
-      if (auto it = index_.find(item); it != index_.end())
-        out.push_back(static_cast<Int>(it->second));
-    }
-    return out;
+    std::vector<int64_t> no_times;
+    return MapTimed<Int>(items, {}, &no_times);
   }
   //! As Map, with the known items' event times in unix seconds (what time-aware sequential
   //! models read) when `times_ms` has one per item; else `seconds` stays empty (unknown).

@@ -101,20 +101,7 @@ std::string_view UrlPath(std::string_view url) {
   return url.substr(0, end);
 }
 
-std::vector<std::string_view> Segments(std::string_view path) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
-
-// The non-empty segments of a path one at a time, as Segments() lists them (url_match runs per
-// event: no vector).
+// The non-empty segments of a path, one at a time (url_match runs per event: no vector).
 class SegmentCursor {
  public:
   explicit SegmentCursor(std::string_view path) : path_(path) {}
@@ -136,6 +123,13 @@ class SegmentCursor {
   std::string_view path_;
   size_t i_ = 0;
 };
+
+std::vector<std::string_view> Segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  SegmentCursor cursor(path);
+  for (std::string_view segment; cursor.Next(&segment);) out.push_back(segment);
+  return out;
+}
 
 // url_match's walk: false when the path of `url` does not match `pattern`; else calls
 // on_param(name, raw segment) for each `{name}` of the pattern, in order. A trailing `**`

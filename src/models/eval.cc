@@ -1,7 +1,5 @@
 #include "models/eval.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -9,39 +7,12 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/line_reader.h"
+
 namespace streamrec::models {
 namespace {
 
-// Calls `fn` for each line (without the newline) of a plain or gzip file.
-common::Status ForEachLine(const std::string& path,
-                           const std::function<bool(std::string_view)>& fn) {
-  gzFile file = gzopen(path.c_str(), "rb");  // reads plain files transparently
-  if (!file) {
-    return common::Status::Make(common::Code::kNotFound, "file_not_found", "cannot open " + path,
-                                "path");
-  }
-  std::string line;
-  char buf[1 << 16];
-  bool more = true;
-  while (more) {
-    char* got = gzgets(file, buf, sizeof(buf));
-    if (!got) break;
-    line.append(got);
-    if (!line.empty() && line.back() == '\n') {
-      line.pop_back();
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      more = fn(line);
-      line.clear();
-    }
-  }
-  if (more && !line.empty()) fn(line);
-  int err = 0;
-  const char* message = gzerror(file, &err);
-  std::string error = err < 0 ? message : "";
-  gzclose(file);
-  if (!error.empty()) return common::Status::Internal("reading " + path + ": " + error);
-  return common::Status::Ok();
-}
+using common::ForEachLine;
 
 std::vector<std::string> SplitSpaces(std::string_view s) {
   std::vector<std::string> out;

@@ -1,12 +1,12 @@
 #include "tools/datasets.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <memory>
+
+#include "common/line_reader.h"
 
 namespace streamrec::tools {
 namespace {
@@ -14,60 +14,8 @@ namespace {
 using common::Result;
 using common::Status;
 
-// Reads lines from a gzip or plain file (gzread passes plain files through).
-class LineReader {
- public:
-  static Result<LineReader> Open(const std::string& path) {
-    gzFile file = gzopen(path.c_str(), "rb");
-    if (file == nullptr) {
-      return Status::Make(common::Code::kNotFound, "dataset_not_found",
-                          "cannot open dataset file '" + path + "'", "file");
-    }
-    gzbuffer(file, 1 << 18);
-    return LineReader(file);
-  }
-
-  // False at end of file; the line excludes "\n" and "\r\n".
-  bool Next(std::string& line) {
-    line.clear();
-    char chunk[64 * 1024];
-    while (gzgets(file_.get(), chunk, sizeof(chunk)) != nullptr) {
-      line.append(chunk);
-      if (!line.empty() && line.back() == '\n') {
-        line.pop_back();
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        return true;
-      }
-    }
-    return !line.empty();  // last line without "\n"
-  }
-
-  // Non-empty when reading stopped on a decompression error rather than end of file.
-  std::string Error() {
-    int code = Z_OK;
-    const char* message = gzerror(file_.get(), &code);
-    return code == Z_OK || code == Z_BUF_ERROR ? std::string() : std::string(message);
-  }
-
- private:
-  struct Closer {
-    void operator()(gzFile f) const { gzclose(f); }
-  };
-  explicit LineReader(gzFile file) : file_(file) {}
-  std::unique_ptr<gzFile_s, Closer> file_;
-};
-
-std::vector<std::string_view> Split(std::string_view line, char sep) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    size_t end = line.find(sep, start);
-    out.push_back(line.substr(start, end - start));
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  return out;
-}
+using common::LineReader;
+using common::SplitFields;
 
 Status BadRow(const std::string& path, uint64_t line_no, std::string why) {
   return Status::Invalid("invalid_dataset_row",
@@ -92,7 +40,7 @@ Result<std::vector<Click>> ReadTsv(const std::string& path, LineReader& reader,
   while ((options.limit == 0 || clicks.size() < options.limit) && reader.Next(line)) {
     ++line_no;
     if (line.empty()) continue;
-    auto fields = Split(line, '\t');
+    auto fields = SplitFields(line, '\t');
     if (fields.size() != 3) return BadRow(path, line_no, "expected 3 tab-separated fields");
     double seconds = 0;
     auto [end, err] =
@@ -118,7 +66,7 @@ Result<std::vector<Click>> ReadSessionLines(const std::string& path, LineReader&
     int64_t t =
         options.synthetic_base_ms + static_cast<int64_t>(session) * options.session_stagger_ms;
     std::string session_id = std::to_string(session);
-    for (std::string_view item : Split(line, ' ')) {
+    for (std::string_view item : SplitFields(line, ' ')) {
       if (item.empty()) continue;
       if (options.limit != 0 && clicks.size() >= options.limit) break;
       clicks.push_back({session_id, std::string(item), t, clicks.size()});
@@ -149,7 +97,7 @@ Result<std::vector<Click>> ReadSessionTimeCsv(const std::string& path, LineReade
   while ((options.limit == 0 || clicks.size() < options.limit) && reader.Next(line)) {
     ++line_no;
     if (line.empty()) continue;
-    auto fields = Split(line, ',');
+    auto fields = SplitFields(line, ',');
     int64_t session = 0;
     int64_t time = 0;
     if (fields.size() != 3 || !ParseInt(fields[0], session) || fields[1].empty() ||
@@ -200,7 +148,10 @@ Result<std::vector<Click>> ReadClicks(const std::string& path, const ReadOptions
   auto format = DetectDatasetFormat(path);
   if (!format.ok()) return format.status();
   auto reader = LineReader::Open(path);
-  if (!reader.ok()) return reader.status();
+  if (!reader.ok()) {
+    return Status::Make(common::Code::kNotFound, "dataset_not_found",
+                        "cannot open dataset file '" + path + "'", "file");
+  }
   Result<std::vector<Click>> clicks = Status::Internal("unreachable");
   switch (*format) {
     case DatasetFormat::kSessionItemTimeTsv:

@@ -1,7 +1,5 @@
 #include "models/torch/sequence_data.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <bit>
 #include <charconv>
@@ -13,6 +11,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/line_reader.h"
+
 namespace streamrec::models {
 
 using common::Result;
@@ -20,48 +20,13 @@ using common::Status;
 
 namespace {
 
-// Calls fn(line) for every line (without '\n') until it returns false. Status of the read.
-template <typename Fn>
-Status ForEachLine(gzFile file, const std::string& path, Fn&& fn) {
-  std::string line;
-  char buf[1 << 16];
-  bool more = true;
-  while (more) {
-    char* got = gzgets(file, buf, sizeof(buf));
-    if (got == nullptr) break;
-    line.append(got);
-    if (line.back() != '\n' && !gzeof(file)) continue;  // a line longer than the buffer
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-    more = fn(std::string_view(line));
-    line.clear();
-  }
-  if (more && !line.empty()) fn(std::string_view(line));
-  int err = Z_OK;
-  const char* message = gzerror(file, &err);
-  if (err != Z_OK && err != Z_STREAM_END) {
-    return Status::Invalid("bad_file", path + ": " + message, "data");
-  }
-  return Status::Ok();
-}
-
-std::vector<std::string_view> SplitTabs(std::string_view line) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    size_t tab = line.find('\t', start);
-    out.push_back(line.substr(start, tab == std::string_view::npos ? tab : tab - start));
-    if (tab == std::string_view::npos) return out;
-    start = tab + 1;
-  }
-}
-
 // RecBole atomic files: a `name:type` header naming the columns.
 bool IsRecboleHeader(std::string_view line) {
   return line.find("user_id:") != std::string_view::npos &&
          line.find("item_id:") != std::string_view::npos;
 }
 
-Result<UserSequences> ReadRecbole(gzFile file, const std::string& path, size_t max_users) {
+Result<UserSequences> ReadRecbole(const std::string& path, size_t max_users) {
   struct Event {
     int64_t time;
     int32_t item;
@@ -72,8 +37,8 @@ Result<UserSequences> ReadRecbole(gzFile file, const std::string& path, size_t m
   int user_col = -1, item_col = -1, time_col = -1;
   uint64_t line_no = 0;
   Status error;
-  Status read = ForEachLine(file, path, [&](std::string_view line) {
-    auto cols = SplitTabs(line);
+  Status read = common::ForEachLine(path, [&](std::string_view line) {
+    auto cols = common::SplitFields(line, '\t');
     if (++line_no == 1) {
       for (size_t i = 0; i < cols.size(); ++i) {
         const auto name = cols[i].substr(0, cols[i].find(':'));
@@ -145,21 +110,13 @@ Result<UserSequences> ReadIdSequences(const std::string& path, size_t max_users)
   if (!std::filesystem::is_regular_file(path, ec)) {
     return Status::Make(common::Code::kNotFound, "not_found", "no such data file: " + path, "data");
   }
-  gzFile file = gzopen(path.c_str(), "rb");  // reads plain files transparently
-  if (file == nullptr) {
-    return Status::Make(common::Code::kNotFound, "not_found", "cannot open " + path, "data");
-  }
-  gzbuffer(file, 1 << 16);
-  {
-    char head[4096] = {};
-    const bool recbole = gzgets(file, head, sizeof(head)) != nullptr && IsRecboleHeader(head);
-    gzrewind(file);
-    if (recbole) {
-      auto out = ReadRecbole(file, path, max_users);
-      gzclose(file);
-      return out;
-    }
-  }
+  bool recbole = false;
+  auto head = common::ForEachLine(path, [&](std::string_view first) {
+    recbole = IsRecboleHeader(first);
+    return false;
+  });
+  if (!head.ok()) return head;
+  if (recbole) return ReadRecbole(path, max_users);
   UserSequences out;
   int64_t last_user = -1;
   uint64_t line_no = 0;
@@ -202,8 +159,7 @@ Result<UserSequences> ReadIdSequences(const std::string& path, size_t max_users)
     }
     return true;
   };
-  Status read = ForEachLine(file, path, parse_line);
-  gzclose(file);
+  Status read = common::ForEachLine(path, parse_line);
   if (!error.ok()) return error;
   if (!read.ok()) return read;
   return out;

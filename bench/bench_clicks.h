@@ -4,12 +4,15 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "common/metrics.h"
 #include "common/status.h"
 #include "events/event.h"
 #include "log/event_log.h"
+#include "store/store.h"
 #include "tools/datasets.h"
 
 namespace streamrec::bench {
@@ -55,6 +58,20 @@ inline common::Status AppendInGroups(log::EventLog& log, std::vector<events::Eve
     if (auto r = log.Append(std::move(group)); !r.ok()) return r.status();
   }
   return common::Status::Ok();
+}
+
+//! A fresh store under `db_dir` and the event log over it.
+struct StoreAndLog {
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<log::EventLog> log;
+};
+inline common::Result<StoreAndLog> OpenStoreAndLog(const std::string& db_dir,
+                                                   common::Registry& metrics) {
+  auto store = store::Store::Open(db_dir, {});
+  if (!store.ok()) return store.status();
+  auto log = log::EventLog::Open(**store, {}, metrics);
+  if (!log.ok()) return log.status();
+  return StoreAndLog{std::move(store).value(), std::move(log).value()};
 }
 
 }  // namespace streamrec::bench

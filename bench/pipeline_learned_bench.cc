@@ -41,23 +41,22 @@ struct Timing {
 Timing Replay(const std::string& dir, const std::vector<tools::Click>& clicks,
               std::shared_ptr<models::Recommender> recommender) {
   common::Registry metrics;
-  auto store = store::Store::Open(dir, {});
-  if (!store.ok()) return {};
-  auto log = log::EventLog::Open(**store, {}, metrics);
-  if (!log.ok()) return {};
+  auto opened = bench::OpenStoreAndLog(dir, metrics);
+  if (!opened.ok()) return {};
+  auto& [store, log] = *opened;
   std::vector<events::Event> events;
   for (const auto& c : clicks) events.push_back(bench::ViewEvent(c, "bench"));
-  if (!bench::AppendInGroups(**log, std::move(events)).ok()) return {};
+  if (!bench::AppendInGroups(*log, std::move(events)).ok()) return {};
   const int64_t t0 = common::MonoNs();
   const double cpu0 = CpuSeconds();
-  auto pipeline = pipeline::Pipeline::Open(**store, **log, {}, {}, metrics);
+  auto pipeline = pipeline::Pipeline::Open(*store, *log, {}, {}, metrics);
   if (!pipeline.ok()) return {};
   if (recommender) (*pipeline)->SetRecommender(std::move(recommender));
   if (!(*pipeline)->Start().ok()) return {};
   (*pipeline)->WaitIdle(600'000);
   const Timing t{Seconds(t0), CpuSeconds() - cpu0};
   (*pipeline)->Stop();
-  (*log)->Stop();
+  log->Stop();
   return t;
 }
 

@@ -69,34 +69,27 @@ std::vector<tools::Click> Interleave(const std::vector<tools::Click>& clicks, si
   return out;
 }
 
-struct Opened {
-  std::unique_ptr<store::Store> store;
-  std::unique_ptr<log::EventLog> log;
-};
-
 //! A store and a log under `dir` holding every click.
 common::Status FillLog(const std::string& dir, const std::vector<tools::Click>& clicks,
-                       bool keep_raw, common::Registry& metrics, Opened* out) {
-  auto store = store::Store::Open(dir + "/db", {});
-  if (!store.ok()) return store.status();
-  auto log = log::EventLog::Open(**store, {}, metrics);
-  if (!log.ok()) return log.status();
+                       bool keep_raw, common::Registry& metrics, bench::StoreAndLog* out) {
+  auto opened = bench::OpenStoreAndLog(dir + "/db", metrics);
+  if (!opened.ok()) return opened.status();
+  auto& [store, log] = *opened;
   std::vector<events::Event> events;
   events.reserve(clicks.size());
   for (const auto& c : clicks) events.push_back(ClickEvent(c, keep_raw));
-  if (auto s = bench::AppendInGroups(**log, std::move(events)); !s.ok()) return s;
+  if (auto s = bench::AppendInGroups(*log, std::move(events)); !s.ok()) return s;
   // Compacted before the clock starts, so no run pays for the previous one's background work.
-  auto* db = (*store)->db(store::Cf::kLog);
+  auto* db = store->db(store::Cf::kLog);
   rocksdb::FlushOptions flush;
   flush.wait = true;
-  if (auto s = db->Flush(flush, (*store)->cf(store::Cf::kLog)); !s.ok()) {
+  if (auto s = db->Flush(flush, store->cf(store::Cf::kLog)); !s.ok()) {
     return common::Status::Internal(s.ToString());
   }
-  if (auto s = db->CompactRange({}, (*store)->cf(store::Cf::kLog), nullptr, nullptr); !s.ok()) {
+  if (auto s = db->CompactRange({}, store->cf(store::Cf::kLog), nullptr, nullptr); !s.ok()) {
     return common::Status::Internal(s.ToString());
   }
-  out->store = std::move(store).value();
-  out->log = std::move(log).value();
+  *out = std::move(opened).value();
   return common::Status::Ok();
 }
 
@@ -109,7 +102,7 @@ std::string ReadExample(const std::string& name) {
 
 //! Seconds for the pipeline to apply the whole log; with `scenario_file`, that scenario runs on
 //! every event and replaces the built-in lists (as `serve` does for a scenario with a store sink).
-common::Result<double> CatchUp(Opened& opened, common::Registry& metrics,
+common::Result<double> CatchUp(bench::StoreAndLog& opened, common::Registry& metrics,
                                const std::string& scenario_file) {
   auto pipeline = pipeline::Pipeline::Open(*opened.store, *opened.log, {}, {}, metrics);
   if (!pipeline.ok()) return pipeline.status();
@@ -159,7 +152,7 @@ int main(int argc, char** argv) {
     for (size_t r = 0; r < std::size(runs); ++r) {
       const Run& run = runs[r];
       common::Registry metrics;
-      Opened opened;
+      bench::StoreAndLog opened;
       auto filled = FillLog(std::string(argv[2]) + "/" + run.name + std::to_string(round), clicks,
                             run.keep_raw, metrics, &opened);
       auto seconds = filled.ok() ? CatchUp(opened, metrics, run.scenario_file)

@@ -89,8 +89,8 @@ double Histogram::Quantile(double q) const {
 }
 
 std::vector<double> LatencyBuckets() {
-  return {1e-5,  2.5e-5, 5e-5,  1e-4, 2.5e-4, 5e-4, 7.5e-4, 1e-3, 2.5e-3, 5e-3,
-          1e-2,  2.5e-2, 5e-2,  0.1,  0.25,   0.5,  1.0,    2.5,  5.0,    10.0};
+  return {1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 7.5e-4, 1e-3, 2.5e-3, 5e-3,
+          1e-2, 2.5e-2, 5e-2, 0.1,  0.25,   0.5,  1.0,    2.5,  5.0,    10.0};
 }
 
 Registry::Family& Registry::FamilyFor(const std::string& name, const std::string& type,
@@ -113,8 +113,7 @@ Counter& Registry::GetCounter(const std::string& name, const std::string& help,
   return *slot;
 }
 
-Gauge& Registry::GetGauge(const std::string& name, const std::string& help,
-                          const Labels& labels) {
+Gauge& Registry::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
   std::lock_guard lock(mu_);
   auto& slot = FamilyFor(name, "gauge", help).gauges[labels];
   if (!slot) slot = std::make_unique<Gauge>();
@@ -127,6 +126,27 @@ Histogram& Registry::GetHistogram(const std::string& name, const std::string& he
   auto& slot = FamilyFor(name, "histogram", help).histograms[labels];
   if (!slot) slot = std::make_unique<Histogram>(std::move(bounds));
   return *slot;
+}
+
+uint64_t Counter::value() const {
+  std::lock_guard lock(live_mu_);
+  uint64_t total = value_.load(std::memory_order_relaxed);
+  for (const auto& [owner, read] : live_) total += read();
+  return total;
+}
+
+void Counter::AddLive(const void* owner, std::function<uint64_t()> read) {
+  std::lock_guard lock(live_mu_);
+  live_.emplace_back(owner, std::move(read));
+}
+
+void Counter::RetireLive(const void* owner) {
+  std::lock_guard lock(live_mu_);
+  std::erase_if(live_, [&](const auto& source) {
+    if (source.first != owner) return false;
+    value_.fetch_add(source.second(), std::memory_order_relaxed);
+    return true;
+  });
 }
 
 void Registry::AddGaugeCallback(const std::string& name, const std::string& help,

@@ -19,10 +19,20 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 class Counter {
  public:
   void Inc(uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
-  uint64_t value() const { return value_.load(std::memory_order_relaxed); }
+  //! What Inc() added, plus what the live sources count now.
+  uint64_t value() const;
+
+  //! A count kept elsewhere that is part of this counter while `owner` lives: a hot path that
+  //! already counts for its own purposes then pays for one atomic, not two. The owner must call
+  //! RetireLive before `read` becomes invalid; its last count then stays in the counter (no
+  //! reading ever goes back).
+  void AddLive(const void* owner, std::function<uint64_t()> read);
+  void RetireLive(const void* owner);
 
  private:
   std::atomic<uint64_t> value_{0};
+  mutable std::mutex live_mu_;  // only for the live sources (added, retired and read rarely)
+  std::vector<std::pair<const void*, std::function<uint64_t()>>> live_;
 };
 
 class Gauge {

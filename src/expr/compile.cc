@@ -65,6 +65,7 @@ class LocalNode final : public Node {
  public:
   LocalNode(size_t slot, Type t, int pos) : Node(std::move(t), pos), slot_(slot) {}
   const Value& Eval(EvalContext& ctx, Value&) const override { return *ctx.locals[slot_]; }
+  size_t slot() const { return slot_; }
 
  private:
   size_t slot_;
@@ -115,6 +116,7 @@ class FieldNode final : public Node {
     ctx.Fail(pos(), "cannot read field '" + name_ + "' of " + TypeName(o));
     return kNullValue;
   }
+  const Node* object() const { return obj_.get(); }
 
  private:
   NodePtr obj_;
@@ -574,7 +576,14 @@ class LambdaNode final : public Node {
         fn_(fn),
         list_(std::move(list)),
         slot_(slot),
-        body_(std::move(body)) {}
+        body_(std::move(body)) {
+    // `map(l, x -> x.field)`: the field is read from each element directly.
+    if (fn_ != LambdaFn::kMap) return;
+    if (const auto* field = dynamic_cast<const FieldNode*>(body_.get())) {
+      const auto* local = dynamic_cast<const LocalNode*>(field->object());
+      if (local && local->slot() == slot_) pluck_ = field;
+    }
+  }
 
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
     const Value& lv = list_->Eval(ctx, scratch);
@@ -591,7 +600,7 @@ class LambdaNode final : public Node {
     for (const Value& item : list) {
       param = &item;  // `keep` holds the list
       Value s;
-      const Value& r = body_->Eval(ctx, s);
+      const Value& r = pluck_ ? pluck_->Read(ctx, item, s) : body_->Eval(ctx, s);
       if (ctx.failed) break;
       switch (fn_) {
         case LambdaFn::kFilter:
@@ -633,6 +642,7 @@ class LambdaNode final : public Node {
   NodePtr list_;
   size_t slot_;
   NodePtr body_;
+  const FieldNode* pluck_ = nullptr;  // body_ itself, when it only reads a field of the element
 };
 
 // ---- compiler -----------------------------------------------------------------------------

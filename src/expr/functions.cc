@@ -1,6 +1,7 @@
 #include "expr/functions.h"
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -649,11 +650,18 @@ std::optional<SimplePattern> SimplePattern::Parse(std::string_view p) {
     }
     out.atoms_.push_back(bits);
   }
+  // The leading atoms that accept one byte each (most of a typical pattern) compare as a block.
+  for (const auto& bits : out.atoms_) {
+    if (std::popcount(bits[0]) + std::popcount(bits[1]) != 1) break;
+    const int word = bits[0] != 0 ? 0 : 1;
+    out.literal_prefix_ += static_cast<char>(word * 64 + std::countr_zero(bits[word]));
+  }
   return out;
 }
 
 bool SimplePattern::MatchAt(std::string_view text, size_t at) const {
-  for (size_t k = 0; k < atoms_.size(); ++k) {
+  if (text.substr(at, literal_prefix_.size()) != literal_prefix_) return false;
+  for (size_t k = literal_prefix_.size(); k < atoms_.size(); ++k) {
     auto c = static_cast<unsigned char>(text[at + k]);
     if (c >= 128 || !((atoms_[k][c / 64] >> (c % 64)) & 1)) return false;
   }

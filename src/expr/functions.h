@@ -46,6 +46,7 @@ class SimplePattern {
  private:
   bool MatchAt(std::string_view text, size_t at) const;
   std::vector<std::array<uint64_t, 2>> atoms_;  // per position: the ASCII bytes it accepts
+  std::string literal_prefix_;                  // the leading atoms that each accept a single byte
   bool anchor_start_ = false, anchor_end_ = false;
 };
 

@@ -46,26 +46,7 @@ void Value::SetString(std::string_view s) {
   }
 }
 
-void Value::CopyTrivial(const Value& other) {
-  switch (other.rep_) {
-    case Rep::kBool:
-      b_ = other.b_;
-      break;
-    case Rep::kInt:
-      i_ = other.i_;
-      break;
-    case Rep::kDouble:
-      d_ = other.d_;
-      break;
-    case Rep::kTime:
-      t_ = other.t_;
-      break;
-    default:
-      break;
-  }
-}
-
-void Value::CopyFrom(const Value& other) {
+void Value::CopyShared(const Value& other) {
   switch (other.rep_) {
     case Rep::kString:
       new (&s_) std::shared_ptr<const std::string>(other.s_);
@@ -76,16 +57,12 @@ void Value::CopyFrom(const Value& other) {
     case Rep::kMap:
       new (&m_) std::shared_ptr<const Map>(other.m_);
       break;
-    case Rep::kInlineString:
-      new (&inline_) std::string(other.inline_);
-      break;
     default:
-      CopyTrivial(other);
+      break;  // not shared: CopyFrom handled it
   }
-  rep_ = other.rep_;
 }
 
-void Value::MoveFrom(Value& other) noexcept {
+void Value::MoveShared(Value& other) noexcept {
   switch (other.rep_) {
     case Rep::kString:
       new (&s_) std::shared_ptr<const std::string>(std::move(other.s_));
@@ -96,17 +73,14 @@ void Value::MoveFrom(Value& other) noexcept {
     case Rep::kMap:
       new (&m_) std::shared_ptr<const Map>(std::move(other.m_));
       break;
-    case Rep::kInlineString:
-      new (&inline_) std::string(std::move(other.inline_));
-      break;
     default:
-      CopyTrivial(other);
+      break;  // not shared: MoveFrom handled it
   }
   rep_ = other.rep_;
   other.Destroy();
 }
 
-void Value::Destroy() noexcept {
+void Value::DestroyShared() noexcept {
   switch (rep_) {
     case Rep::kString:
       s_.~shared_ptr();
@@ -117,11 +91,8 @@ void Value::Destroy() noexcept {
     case Rep::kMap:
       m_.~shared_ptr();
       break;
-    case Rep::kInlineString:
-      inline_.~basic_string();
-      break;
     default:
-      break;
+      break;  // not shared: Destroy handled it
   }
   rep_ = Rep::kNull;
 }

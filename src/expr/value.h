@@ -38,9 +38,13 @@ class Value {
  public:
   // Implicit by design: literals and containers convert to values.
   // NOLINTBEGIN(google-explicit-constructor)
-  Value() noexcept {}  //!< null
-  Value(std::nullptr_t) noexcept {}
-  Value(bool b) noexcept : rep_(Rep::kBool) { b_ = b; }
+  // The payload word is always set, so that trivial kinds copy it whole (see CopyFrom).
+  Value() noexcept { i_ = 0; }  //!< null
+  Value(std::nullptr_t) noexcept { i_ = 0; }
+  Value(bool b) noexcept : rep_(Rep::kBool) {
+    i_ = 0;
+    b_ = b;
+  }
   Value(int v) noexcept : rep_(Rep::kInt) { i_ = v; }
   Value(int64_t v) noexcept : rep_(Rep::kInt) { i_ = v; }
   Value(double v) noexcept : rep_(Rep::kDouble) { d_ = v; }
@@ -49,8 +53,7 @@ class Value {
   Value(std::string_view s) { SetString(s); }
   Value(std::string s) {
     if (s.size() <= kMaxInline) {
-      new (&inline_) std::string(std::move(s));
-      rep_ = Rep::kInlineString;
+      SetString(s);  // copied, not moved: `s` may own a heap buffer, inline strings never do
     } else {
       SetShared(&s_, Rep::kString, std::make_shared<std::string>(std::move(s)));
     }
@@ -133,6 +136,7 @@ class Value {
   };
   //! Strings up to std::string's small-string capacity are inline (no allocation).
   static constexpr size_t kMaxInline = 15;
+  static_assert(std::string().capacity() >= kMaxInline, "inline strings must fit the SSO buffer");
 
   template <typename T>
   void SetShared(std::shared_ptr<const T>* slot, Rep rep,
@@ -141,10 +145,50 @@ class Value {
     rep_ = rep;
   }
   void SetString(std::string_view s);
-  void CopyTrivial(const Value& other);  // the kinds without storage
-  void CopyFrom(const Value& other);
-  void MoveFrom(Value& other) noexcept;  // leaves `other` null
-  void Destroy() noexcept;
+  //! The kinds whose payload is a plain word (null, bool, int, double, time): copied as bits.
+  bool IsTrivial() const { return rep_ <= Rep::kDouble || rep_ == Rep::kTime; }
+  // Inline here: values are copied, moved and dropped per field access and list element, and
+  // most are trivial or short strings; only shared storage takes the out-of-line path.
+  void CopyFrom(const Value& other) {
+    if (other.IsTrivial()) {
+      i_ = other.i_;  // the widest trivial member carries every trivial payload
+    } else if (other.rep_ == Rep::kInlineString) {
+      new (&inline_) std::string(other.inline_);
+    } else {
+      CopyShared(other);
+    }
+    rep_ = other.rep_;
+  }
+  //! Leaves `other` null.
+  void MoveFrom(Value& other) noexcept {
+    if (other.IsTrivial()) {
+      i_ = other.i_;
+      rep_ = other.rep_;
+      other.rep_ = Rep::kNull;
+    } else if (other.rep_ == Rep::kInlineString) {
+      new (&inline_) std::string(std::move(other.inline_));
+      rep_ = Rep::kInlineString;
+      other.Destroy();
+    } else {
+      MoveShared(other);
+    }
+  }
+  void Destroy() noexcept {
+    if (IsTrivial()) {
+      rep_ = Rep::kNull;
+      return;
+    }
+    // An inline string is always in std::string's own small buffer (made from a view or
+    // copied / moved from another inline string), so its destructor has nothing to do.
+    if (rep_ == Rep::kInlineString) {
+      rep_ = Rep::kNull;
+      return;
+    }
+    DestroyShared();
+  }
+  void CopyShared(const Value& other);
+  void MoveShared(Value& other) noexcept;
+  void DestroyShared() noexcept;
   template <typename T>
   static T* Unique(const std::shared_ptr<const T>& p) {
     if (!p || p.use_count() != 1) return nullptr;

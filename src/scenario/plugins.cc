@@ -158,13 +158,33 @@ Result<std::vector<models::ScoredItem>> ScoredItemsFromValue(const expr::Value& 
   return items;
 }
 
-expr::Value ScoredItemsToValue(const std::vector<models::ScoredItem>& items) {
-  expr::List list;
-  list.reserve(items.size());
-  for (const auto& item : items) {
-    list.emplace_back(expr::Map{{"item_id", expr::Value(item.item_id)}, {"score", item.score}});
+namespace {
+expr::Value ScoredRecord(const models::ScoredItem& item) {
+  return expr::Map{{"item_id", expr::Value(item.item_id)}, {"score", item.score}};
+}
+}  // namespace
+
+expr::Value ScoredItemsToValue(const std::vector<models::ScoredItem>& items, expr::Value* reuse) {
+  expr::List* list = reuse ? reuse->UniqueList() : nullptr;
+  if (!list) {
+    expr::List fresh;
+    fresh.reserve(items.size());
+    for (const auto& item : items) fresh.push_back(ScoredRecord(item));
+    if (!reuse) return expr::Value(std::move(fresh));
+    *reuse = expr::Value(std::move(fresh));
+    return *reuse;
   }
-  return expr::Value(std::move(list));
+  list->resize(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    expr::Map* record = (*list)[i].UniqueMap();
+    if (record && record->size() == 2) {
+      (*record)[0].value = expr::Value(items[i].item_id);
+      (*record)[1].value = items[i].score;
+    } else {
+      (*list)[i] = ScoredRecord(items[i]);
+    }
+  }
+  return *reuse;
 }
 
 SinkRegistry::Factory StoreSinkFactory(StoreWriter write) {

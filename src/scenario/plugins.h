@@ -159,6 +159,10 @@ SinkRegistry::Factory StoreSinkFactory(StoreWriter write);
 //! Converts a list of {item_id, score} records (a recommend step's output) back to items;
 //! invalid argument naming the element otherwise.
 common::Result<std::vector<models::ScoredItem>> ScoredItemsFromValue(const expr::Value& value);
-expr::Value ScoredItemsToValue(const std::vector<models::ScoredItem>& items);
+//! `items` as a list of {item_id, score} records. With `reuse` (the previous result, kept by the
+//! caller), that list's storage is refilled in place where nobody else holds it any more, so a
+//! steady stream of events allocates nothing here.
+expr::Value ScoredItemsToValue(const std::vector<models::ScoredItem>& items,
+                               expr::Value* reuse = nullptr);
 
 }  // namespace streamrec::scenario

@@ -911,12 +911,19 @@ size_t OutcomeCounter(Outcome outcome) {
 
 struct Runner::NodeCounters {
   std::atomic<uint64_t> counts[5] = {};  // kKinds order
-  common::Counter* metrics[5] = {};
-  // `in` is not counted here: every step that takes an event ends it with exactly one outcome,
-  // so Counts() sums them (one atomic per step and event instead of two).
+  // `in` is not counted: every step that takes an event ends it with exactly one outcome, so
+  // it is their sum. The Prometheus counters read these (Counter::AddLive): one atomic per step
+  // and event in all.
   void Inc(size_t kind) {
     if (kind != kIn) counts[kind].fetch_add(1, std::memory_order_relaxed);
-    if (metrics[kind]) metrics[kind]->Inc();
+  }
+  uint64_t Count(size_t kind) const {
+    if (kind != kIn) return counts[kind].load(std::memory_order_relaxed);
+    uint64_t in = 0;
+    for (size_t k = 0; k < 5; ++k) {
+      if (k != kIn) in += counts[k].load(std::memory_order_relaxed);
+    }
+    return in;
   }
 };
 
@@ -929,9 +936,12 @@ Runner::Runner(std::shared_ptr<const Scenario> scenario, common::Registry* metri
   for (size_t i = 0; i < steps.size(); ++i) {
     if (metrics) {
       for (size_t k = 0; k < 5; ++k) {
-        counters_[i].metrics[k] = &metrics->GetCounter(
+        common::Counter& metric = metrics->GetCounter(
             kMetricName, "Events through each scenario step, by outcome",
             {{"scenario", scenario_->name()}, {"step", steps[i].id}, {"kind", kKinds[k]}});
+        const NodeCounters* node = &counters_[i];
+        metric.AddLive(node, [node, k] { return node->Count(k); });
+        live_metrics_.emplace_back(&metric, node);
       }
     }
     if (steps[i].type != StepType::kWindow) continue;
@@ -948,7 +958,9 @@ Runner::Runner(std::shared_ptr<const Scenario> scenario, common::Registry* metri
   }
 }
 
-Runner::~Runner() = default;
+Runner::~Runner() {
+  for (const auto& [metric, node] : live_metrics_) metric->RetireLive(node);
+}
 
 namespace {
 
@@ -978,8 +990,14 @@ struct Runner::RunScratch {
   expr::Env env{NoVariables()};
   std::vector<Value> window_inputs;
   std::vector<Value> window_records;  // by node: last event's window record, refilled in place
+  std::vector<Value> scored_lists;    // by node: last event's recommend / rules output, likewise
   ModelInputs model_inputs;
   bool in_use = false;  // Run on this thread is already using it (a sink that runs a scenario)
+
+  Value* ScoredList(size_t node) {
+    if (scored_lists.size() <= node) scored_lists.resize(node + 1);
+    return &scored_lists[node];
+  }
 };
 
 StepTrace Runner::Run(const events::Event& event, const RunOptions& options) const {
@@ -1020,7 +1038,6 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
   while (true) {
     const Scenario::Step& step = c.steps[node];
     NodeCounters& counters = counters_[node];
-    if (options.count) counters.Inc(kIn);
     ++trace.steps_run;
     Outcome outcome = Outcome::kPassed;
     Value output;
@@ -1220,7 +1237,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
           }
           for (auto& r : *more) recs->push_back(std::move(r));
         }
-        output = ScoredItemsToValue(*recs);
+        output = ScoredItemsToValue(*recs, scratch.ScoredList(node));
         env.Set(step.output_slot, output);
         break;
       }
@@ -1254,7 +1271,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
           fail("rules", ruled.status());
           break;
         }
-        output = ScoredItemsToValue(*ruled);
+        output = ScoredItemsToValue(*ruled, scratch.ScoredList(node));
         env.Set(step.output_slot, output);
         break;
       }
@@ -1325,9 +1342,8 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
 std::vector<StepCounts> Runner::Counts() const {
   std::vector<StepCounts> counts(scenario_->node_count());
   for (size_t i = 0; i < counts.size(); ++i) {
-    auto& a = counters_[i].counts;
-    counts[i] = {0, a[kOut].load(), a[kErrors].load(), a[kDropped].load(), a[kLate].load()};
-    counts[i].in = counts[i].out + counts[i].errors + counts[i].dropped + counts[i].late;
+    const NodeCounters& n = counters_[i];
+    counts[i] = {n.Count(kIn), n.Count(kOut), n.Count(kErrors), n.Count(kDropped), n.Count(kLate)};
   }
   return counts;
 }

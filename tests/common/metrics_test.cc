@@ -34,12 +34,30 @@ TEST(MetricsTest, GaugeCallbacksAreEvaluatedAtRenderAndRemovable) {
   Registry r;
   int owner = 0;
   double value = 7;
-  r.AddGaugeCallback("state_users", "Users", {}, [&] { return value; }, &owner);
+  r.AddGaugeCallback(
+      "state_users", "Users", {}, [&] { return value; }, &owner);
   EXPECT_NE(r.RenderPrometheus().find("state_users 7"), std::string::npos);
   value = 9;
   EXPECT_NE(r.RenderPrometheus().find("state_users 9"), std::string::npos);
   r.RemoveCallbacks(&owner);
   EXPECT_EQ(r.RenderPrometheus().find("state_users 9"), std::string::npos);
+}
+
+TEST(MetricsTest, LiveSourcesCountUntilRetiredAndTheirCountStays) {
+  Registry r;
+  Counter& c = r.GetCounter("steps_total", "Steps", {{"step", "f"}});
+  c.Inc(2);
+  uint64_t first = 5, second = 1;
+  c.AddLive(&first, [&] { return first; });
+  c.AddLive(&second, [&] { return second; });
+  EXPECT_EQ(c.value(), 8u);
+  first = 6;
+  EXPECT_NE(r.RenderPrometheus().find(R"(steps_total{step="f"} 9)"), std::string::npos);
+  c.RetireLive(&first);
+  first = 100;  // no longer read
+  EXPECT_EQ(c.value(), 9u);
+  c.RetireLive(&second);
+  EXPECT_EQ(r.CounterValue("steps_total", {{"step", "f"}}), 9u);
 }
 
 TEST(MetricsTest, TypeClashIsAProgrammerError) {

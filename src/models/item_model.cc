@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 #include <climits>
 #include <cmath>
 #include <cstring>
 #include <functional>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -123,6 +123,44 @@ struct TopCache {
 
 }  // namespace
 
+// The slots changed since the last checkpoint. Observe marks a few per event, so marking is a
+// byte test and (the first time) an append, not a hash-set insert.
+class DirtySlots {
+ public:
+  void insert(uint32_t slot) {
+    if (slot >= state_.size()) state_.resize(slot + 1, kClean);
+    if (state_[slot] == kDirty) return;
+    if (state_[slot] == kClean) listed_.push_back(slot);
+    state_[slot] = kDirty;
+    ++count_;
+  }
+  void erase(uint32_t slot) {  // its entry in listed_ stays, skipped until clear()
+    if (slot < state_.size() && state_[slot] == kDirty) {
+      state_[slot] = kErased;
+      --count_;
+    }
+  }
+  size_t size() const { return count_; }
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (uint32_t slot : listed_) {
+      if (state_[slot] == kDirty) f(slot);
+    }
+  }
+  void clear() {
+    for (uint32_t slot : listed_) state_[slot] = kClean;
+    listed_.clear();
+    count_ = 0;
+  }
+  size_t bytes() const { return state_.capacity() + listed_.capacity() * sizeof(uint32_t); }
+
+ private:
+  enum : uint8_t { kClean, kDirty, kErased };  // kErased: listed, no longer dirty
+  std::vector<uint8_t> state_;                 // by slot
+  std::vector<uint32_t> listed_;               // every slot not kClean, once
+  size_t count_ = 0;
+};
+
 struct ItemModel::Impl {
   explicit Impl(ItemModelOptions o) : options(o) {
     if (options.max_items == 0) options.max_items = 1;
@@ -146,7 +184,7 @@ struct ItemModel::Impl {
   bool clock_started = false;
   int64_t now_ms = 0;
   int64_t t0_ms = 0;  //!< forward-decay landmark
-  std::unordered_set<uint32_t> dirty;
+  DirtySlots dirty;
   StringSet evicted;             //!< keys evicted since the last TakeDirty
   size_t neighbor_capacity = 0;  //!< sum of neighbour vector capacities
   size_t key_heap_bytes = 0;
@@ -573,8 +611,7 @@ uint64_t ItemModel::ApproximateBytes() const {
   bytes +=
       m.index.size() * (sizeof(std::string) + sizeof(uint32_t) + sizeof(size_t) + kNodeOverhead) +
       m.key_heap_bytes + m.index.bucket_count() * sizeof(void*);
-  bytes +=
-      m.dirty.size() * (sizeof(uint32_t) + kNodeOverhead) + m.dirty.bucket_count() * sizeof(void*);
+  bytes += m.dirty.bytes();
   for (const auto& key : m.evicted) {
     bytes += sizeof(std::string) + HeapBytes(key) + kNodeOverhead + sizeof(size_t);
   }
@@ -601,9 +638,7 @@ struct ItemModel::DirtySnapshot {
   std::vector<DirtyItem> evicted;
 };
 
-void ItemModel::DirtySnapshotDeleter::operator()(DirtySnapshot* snapshot) const {
-  delete snapshot;
-}
+void ItemModel::DirtySnapshotDeleter::operator()(DirtySnapshot* snapshot) const { delete snapshot; }
 
 ItemModel::DirtySnapshotPtr ItemModel::BeginDirtySnapshot() {
   std::unique_lock lock(impl_->mu);
@@ -611,9 +646,9 @@ ItemModel::DirtySnapshotPtr ItemModel::BeginDirtySnapshot() {
   DirtySnapshotPtr snapshot(new DirtySnapshot());
   snapshot->items.reserve(m.dirty.size());
   size_t total = 0;
-  for (uint32_t slot : m.dirty) total += m.slots[slot].neighbors.size();
+  m.dirty.ForEach([&](uint32_t slot) { total += m.slots[slot].neighbors.size(); });
   snapshot->neighbors.reserve(total);
-  for (uint32_t slot : m.dirty) {
+  m.dirty.ForEach([&](uint32_t slot) {
     const Slot& s = m.slots[slot];
     auto& flat = snapshot->neighbors;
     DirtySnapshot::Item item{slot, {}, flat.size(), flat.size() + s.neighbors.size()};
@@ -625,7 +660,7 @@ ItemModel::DirtySnapshotPtr ItemModel::BeginDirtySnapshot() {
     item.record.popularity = s.pop * m.Scale();
     item.record.as_of_ms = m.now_ms;
     snapshot->items.push_back(std::move(item));
-  }
+  });
   for (const auto& key : m.evicted) {
     uint32_t tenant;
     std::memcpy(&tenant, key.data(), sizeof(tenant));

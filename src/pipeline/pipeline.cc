@@ -361,6 +361,7 @@ class PipelineImpl final : public Pipeline {
     std::vector<uint32_t> partitions;
     std::deque<Queued> pending;
     std::vector<uint64_t> user_next;  //!< per partition (owned ones meaningful)
+    std::vector<Queued> batch;        //!< the step's events; kept to reuse its capacity
   };
 
   struct CachedUser {
@@ -623,21 +624,24 @@ class PipelineImpl final : public Pipeline {
         }
       }
       if (draining && !Behind(w, true)) return;  // the rest is replayed at the next start
-      auto batch = BuildBatch(w, draining);
-      if (!batch.ok()) {
-        spdlog::error("pipeline: reading the log failed: {}", batch.status().ToString());
+      std::vector<Queued> &batch = w.batch;
+      batch.clear();
+      if (auto s = BuildBatch(w, draining, batch); !s.ok()) {
+        spdlog::error("pipeline: reading the log failed: {}", s.ToString());
         SleepUnlessStopped(q, kRetryDelay);
         continue;
       }
-      if (batch->empty()) {
+      if (batch.empty()) {
         if (draining) return;  // nothing readable below the drain target
         SleepUnlessStopped(q, kCatchUpDelay);
         continue;
       }
-      if (auto s = RunStep(w, *batch); !s.ok()) {
+      const Status step = RunStep(w, batch);
+      batch.clear();  // the events' memory goes now, the vector's stays for the next step
+      if (!step.ok()) {
         // The item model keeps what it applied (item_applied moved with it);
         // the user part is redone from the log because user_next did not move.
-        spdlog::error("pipeline: step failed, retrying: {}", s.ToString());
+        spdlog::error("pipeline: step failed, retrying: {}", step.ToString());
         SleepUnlessStopped(q, kRetryDelay);
       }
     }
@@ -650,9 +654,8 @@ class PipelineImpl final : public Pipeline {
 
   //! Up to max_batch events in log order per partition: queued ones, with any
   //! gap before them (queue overflow, a failed step, start-up replay) read back
-  //! from the log.
-  Result<std::vector<Queued>> BuildBatch(Worker &w, bool draining) {
-    std::vector<Queued> batch;
+  //! from the log, appended to `batch`.
+  Status BuildBatch(Worker &w, bool draining, std::vector<Queued> &batch) {
     size_t room = options_.max_batch;
     std::unordered_map<uint32_t, uint64_t> expected;
     auto next = [&](uint32_t p) -> uint64_t & {
@@ -709,7 +712,7 @@ class PipelineImpl final : public Pipeline {
         }
       }
     }
-    return batch;
+    return Status::Ok();
   }
 
   Status RunStep(Worker &w, std::vector<Queued> &batch) {

@@ -1331,9 +1331,11 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
     } else if (outcome == Outcome::kError) {
       trace.entries.push_back({step.id, step.type, outcome, Value(), std::move(error)});
     }
-    trace.outcome = outcome;
-    trace.last_step = step.id;
-    if (outcome != Outcome::kPassed) break;
+    if (outcome != Outcome::kPassed) {
+      trace.outcome = outcome;
+      trace.last_step = step.id;  // once per event, not per step
+      break;
+    }
     node = next;
   }
   return trace;

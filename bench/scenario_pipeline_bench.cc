@@ -148,7 +148,8 @@ common::Result<Timing> CatchUp(bench::StoreAndLog& opened, common::Registry& met
 int main(int argc, char** argv) {
   const auto clicks = Interleave(
       bench::ClicksFromArgs(argc, argv,
-                            "scenario_pipeline_bench DATASET_FILE WORK_DIR [max_events [runs]]"),
+                            "scenario_pipeline_bench DATASET_FILE WORK_DIR [max_events (0: all) "
+                            "[runs, e.g. builtin,scenario_classic (one round)]]"),
       1000);
   const double n = static_cast<double>(clicks.size());
   std::printf("scenario_bench_events %zu count\n", clicks.size());

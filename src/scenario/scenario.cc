@@ -939,9 +939,7 @@ Runner::Runner(std::shared_ptr<const Scenario> scenario, common::Registry* metri
         common::Counter& metric = metrics->GetCounter(
             kMetricName, "Events through each scenario step, by outcome",
             {{"scenario", scenario_->name()}, {"step", steps[i].id}, {"kind", kKinds[k]}});
-        const NodeCounters* node = &counters_[i];
-        metric.AddLive(node, [node, k] { return node->Count(k); });
-        live_metrics_.emplace_back(&metric, node);
+        live_metrics_.push_back({&metric, &counters_[i], k});
       }
     }
     if (steps[i].type != StepType::kWindow) continue;
@@ -956,10 +954,21 @@ Runner::Runner(std::shared_ptr<const Scenario> scenario, common::Registry* metri
     }
     if (!windows_[i]) windows_[i] = std::make_shared<WindowState>(steps[i].window);
   }
+  // Last, when nothing else can fail: from here the counters read counters_ until ~Runner (a
+  // constructor that throws runs no destructor, so a failure here undoes what it added).
+  try {
+    for (const LiveMetric& live : live_metrics_) {
+      live.metric->AddLive(live.node,
+                           [node = live.node, kind = live.kind] { return node->Count(kind); });
+    }
+  } catch (...) {
+    for (const LiveMetric& live : live_metrics_) live.metric->RetireLive(live.node);
+    throw;
+  }
 }
 
 Runner::~Runner() {
-  for (const auto& [metric, node] : live_metrics_) metric->RetireLive(node);
+  for (const LiveMetric& live : live_metrics_) live.metric->RetireLive(live.node);
 }
 
 namespace {
@@ -990,7 +999,9 @@ struct Runner::RunScratch {
   expr::Env env{NoVariables()};
   std::vector<Value> window_inputs;
   std::vector<Value> window_records;  // by node: last event's window record, refilled in place
-  std::vector<Value> scored_lists;    // by node: last event's recommend / rules output, likewise
+  // By node: last event's recommend / rules output, likewise. Kept between events (item ids and
+  // scores only, like the window records) so that the next event can refill it.
+  std::vector<Value> scored_lists;
   ModelInputs model_inputs;
   bool in_use = false;  // Run on this thread is already using it (a sink that runs a scenario)
 

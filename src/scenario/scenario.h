@@ -159,8 +159,13 @@ class Runner {
   StepTrace Run(const events::Event& event, const RunOptions& options, RunScratch& scratch) const;
   std::shared_ptr<const Scenario> scenario_;
   std::unique_ptr<NodeCounters[]> counters_;
-  //! The Prometheus counters that read counters_ while this runner lives (by node).
-  std::vector<std::pair<common::Counter*, const NodeCounters*>> live_metrics_;
+  //! The Prometheus counters that read counters_ while this runner lives.
+  struct LiveMetric {
+    common::Counter* metric;
+    const NodeCounters* node;
+    size_t kind;
+  };
+  std::vector<LiveMetric> live_metrics_;
   std::vector<std::shared_ptr<WindowState>> windows_;  // by node; null for other steps
 };
 

@@ -710,6 +710,9 @@ class Compiler {
 
   const Status& error() const { return error_; }
   size_t num_locals() const { return num_locals_; }
+  //! The variables read whole (once per use) and the record fields read (Program::ReadsField).
+  const std::vector<size_t>& whole_reads() const { return whole_reads_; }
+  const std::vector<std::pair<size_t, size_t>>& field_reads() const { return field_reads_; }
 
  private:
   void Fail(int pos, const std::string& msg) {
@@ -749,6 +752,7 @@ class Compiler {
           Fail(a.pos, "unknown variable '#" + a.name + "'" + DidYouMean(a.name, names, "#"));
           return nullptr;
         }
+        whole_reads_.push_back(*slot);  // until it turns out to be `#var.field` (below)
         return std::make_unique<VarNode>(*slot, schema_.type(*slot), a.pos);
       }
       case K::kName: {
@@ -817,6 +821,9 @@ class Compiler {
           const auto& fields = *ot.fields();
           size_t index = 0;
           while (fields[index].first != a.name) ++index;  // present: checked above
+          // The variable is read only through this field: its whole read was the latest one.
+          whole_reads_.pop_back();
+          field_reads_.emplace_back(var->slot(), index);
           obj.release();
           return std::make_unique<VarFieldNode>(std::unique_ptr<VarNode>(var), index, a.name,
                                                 a.null_safe, t, a.pos);
@@ -1108,6 +1115,8 @@ class Compiler {
   Status error_;
   std::vector<Local> scope_;
   size_t num_locals_ = 0;
+  std::vector<size_t> whole_reads_;
+  std::vector<std::pair<size_t, size_t>> field_reads_;
 };
 
 }  // namespace
@@ -1249,7 +1258,15 @@ Result<Program> Compile(std::string_view source, const Schema& schema,
   program.root_ = std::shared_ptr<const Node>(std::move(root));
   program.num_vars_ = schema.size();
   program.num_locals_ = compiler.num_locals();
+  program.whole_reads_ = compiler.whole_reads();
+  program.field_reads_ = compiler.field_reads();
   return program;
+}
+
+bool Program::ReadsField(size_t slot, size_t field) const {
+  return std::find(whole_reads_.begin(), whole_reads_.end(), slot) != whole_reads_.end() ||
+         std::find(field_reads_.begin(), field_reads_.end(), std::pair(slot, field)) !=
+             field_reads_.end();
 }
 
 std::vector<std::string> FunctionNames() {

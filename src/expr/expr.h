@@ -104,9 +104,14 @@ class Program {
   const std::string& source() const { return source_; }
   //! True when the whole expression folded to one value.
   bool is_constant() const;
+  //! Whether an evaluation may read field `field` (declared position) of the record variable in
+  //! `slot`: the expression names `#var.field`, or uses `#var` whole.
+  bool ReadsField(size_t slot, size_t field) const;
 
  private:
   friend common::Result<Program> Compile(std::string_view, const Schema&, const CompileOptions&);
+  std::vector<size_t> whole_reads_;                     // slots used whole
+  std::vector<std::pair<size_t, size_t>> field_reads_;  // (slot, field) read as `#var.field`
   std::shared_ptr<const Node> root_;
   Type result_type_;
   std::string source_;

@@ -39,6 +39,7 @@ enum Field {
   kFieldCount
 };
 static_assert(std::size(kFields) == kFieldCount);
+static_assert(kProperties == kInputPropertiesField && kRaw == kInputRawField);
 
 // A JSON object text as a map value; anything else (empty, invalid, not an object) is null.
 Value ObjectOrNull(const std::string& json) {

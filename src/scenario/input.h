@@ -14,6 +14,9 @@ namespace streamrec::scenario {
 //! {event_id, tenant, user_id, item_id, type, timestamp: time, collector_time: time, session_id,
 //!  properties: map<any>, raw: map<any>}. A record type, so a misspelt field is a load error.
 expr::Type InputType();
+//! Positions in InputType() of the fields parsed only when an expression reads them.
+inline constexpr size_t kInputPropertiesField = 8;
+inline constexpr size_t kInputRawField = 9;
 
 //! `#input`: each field is made only when an expression reads it (expr::Env::SetNative), so an
 //! event pays for what it uses; ToValue() makes the whole record (traces). `raw` is the

@@ -263,8 +263,8 @@ class Builder {
       Error(step.id, field, program.status().message, node);
       return std::nullopt;
     }
-    if (node.Scalar().find("properties") != std::string::npos) out_->uses_properties = true;
-    if (node.Scalar().find("raw") != std::string::npos) out_->uses_raw = true;
+    if (program->ReadsField(kInputSlot, kInputPropertiesField)) out_->uses_properties = true;
+    if (program->ReadsField(kInputSlot, kInputRawField)) out_->uses_raw = true;
     return std::move(program).value();
   }
 

@@ -228,5 +228,21 @@ TEST(SimplePatternTest, AgreesWithRe2) {
   }
 }
 
+TEST(ReadsFieldTest, NamesTheRecordFieldsAnExpressionReads) {
+  const Schema schema = TestSchema();
+  const size_t rec = *schema.Slot("rec");  // {a: int, b: string}
+  auto reads = [&](std::string_view source, size_t field) {
+    auto program = Compile(source, schema);
+    EXPECT_TRUE(program.ok()) << source << ": " << program.status().message;
+    return program.ok() && program->ReadsField(rec, field);
+  };
+  EXPECT_TRUE(reads("#rec.a + 1", 0));
+  EXPECT_FALSE(reads("#rec.a + 1", 1));
+  EXPECT_FALSE(reads("#rec.a > 0 && #s == 'b'", 1)) << "a literal naming the field is no read";
+  EXPECT_TRUE(reads("[#rec.a, size(#rec)]", 1)) << "used whole: every field";
+  EXPECT_TRUE(reads("map([1], x -> #rec?.b)", 1)) << "inside a lambda";
+  EXPECT_FALSE(reads("#n", 0));
+}
+
 }  // namespace
 }  // namespace streamrec::expr::testing

@@ -127,7 +127,8 @@ steps:
   - {id: pv, type: filter, expr: "#input.raw?.e == 'pv'"}
   - {id: vars, type: set, vars: {user: "#input.raw.duid ?: #input.user_id"}}
   - {id: save, type: sink, sink: {type: store}, value: "{user: #user, items: [{item_id: 'x', score: 1.0}]}"}
-)Y").ok());
+)Y")
+                  .ok());
   EXPECT_TRUE(host.reads_raw());
   EXPECT_TRUE(host.Current()->scenario().stores_lists());
   // The tracker fields travel in the event as the log keeps them: parsed only for `#input.raw`.
@@ -146,6 +147,24 @@ steps:
   EXPECT_FALSE(host.Current()->scenario().stores_lists());
   ASSERT_TRUE(host.Rollback(1).ok());
   EXPECT_TRUE(host.reads_raw());
+
+  // What counts is what the expressions read, not the words in them.
+  ASSERT_TRUE(host.Load(R"Y(
+name: raw
+version: 3
+steps:
+  - {id: f, type: filter, expr: "#input.type != 'raw' && #input.item_id != 'draw'"}
+)Y")
+                  .ok());
+  EXPECT_FALSE(host.reads_raw());
+  ASSERT_TRUE(host.Load(R"Y(
+name: raw
+version: 4
+steps:
+  - {id: f, type: filter, expr: "size(#input) > 0"}
+)Y")
+                  .ok());
+  EXPECT_TRUE(host.reads_raw()) << "#input used whole holds raw";
 }
 
 }  // namespace

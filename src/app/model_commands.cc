@@ -358,8 +358,8 @@ void RegisterRegistryCommands(CLI::App& cli) {
   auto& t = g_reg.train;
   auto* train = cli.add_subcommand("train", "train a model, evaluate it and register a candidate");
   g_train_cmd = train;
-  train->add_option("--model", t.model, "vsknn|sknn|covis|sasrec|slirec")
-      ->check(CLI::IsMember({"vsknn", "sknn", "covis", "sasrec", "slirec"}))
+  train->add_option("--model", t.model, "vsknn|sknn|covis|sasrec|slirec|blend")
+      ->check(CLI::IsMember({"vsknn", "sknn", "covis", "sasrec", "slirec", "blend"}))
       ->capture_default_str();
   train
       ->add_option("--dataset", t.dataset,
@@ -391,6 +391,11 @@ void RegisterRegistryCommands(CLI::App& cli) {
       ->capture_default_str();
   train->add_option("--idf-weighting", t.knn.idf_weighting, "vsknn: IDF weight of votes, 0 off")
       ->capture_default_str();
+  train
+      ->add_option("--members", t.members,
+                   "blend: registered models mixed with equal weights, NAME (production, else "
+                   "latest) or NAME@N")
+      ->delimiter(',');
   train->add_flag("--quiet", g_reg.quiet, "no progress output");
 
   auto* models =

@@ -12,8 +12,8 @@ namespace json = boost::json;
 using common::Result;
 using common::Status;
 
-constexpr std::string_view kTypeNames[] = {"covis",  "vsknn",       "sknn",
-                                           "sasrec", "torchscript", "slirec"};
+constexpr std::string_view kTypeNames[] = {"covis",       "vsknn",  "sknn", "sasrec",
+                                           "torchscript", "slirec", "blend"};
 constexpr std::string_view kStageNames[] = {"candidate", "production", "archived"};
 
 // Boost.JSON writes 0.5 as "5E-1"; manifests are read by people, so numbers are printed as %.10g.
@@ -153,7 +153,8 @@ Result<ModelType> ParseModelType(std::string_view name) {
   }
   return Status::Invalid(
       "invalid_type",
-      "type must be covis|vsknn|sknn|sasrec|slirec|torchscript, got " + std::string(name), "type");
+      "type must be covis|vsknn|sknn|sasrec|slirec|torchscript|blend, got " + std::string(name),
+      "type");
 }
 std::string_view StageName(Stage stage) { return kStageNames[static_cast<int>(stage)]; }
 Result<Stage> ParseStage(std::string_view name) {

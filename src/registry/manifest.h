@@ -12,7 +12,7 @@
 
 namespace streamrec::registry {
 
-enum class ModelType { kCovis, kVsknn, kSknn, kSasrec, kTorchscript, kSlirec };
+enum class ModelType { kCovis, kVsknn, kSknn, kSasrec, kTorchscript, kSlirec, kBlend };
 enum class Stage { kCandidate, kProduction, kArchived };
 
 std::string_view ModelTypeName(ModelType type);

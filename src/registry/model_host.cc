@@ -12,6 +12,8 @@
 #include "models/torch/torchscript_model.h"
 #endif
 
+#include "models/blend.h"
+
 namespace streamrec::registry {
 namespace {
 
@@ -24,16 +26,56 @@ using common::Status;
 
 class KnnRecommender final : public m::Recommender {
  public:
-  KnnRecommender(std::unique_ptr<m::SessionKnn> knn, std::string label)
-      : knn_(std::move(knn)), label_(std::move(label)) {}
+  KnnRecommender(std::unique_ptr<m::SessionKnn> knn, std::string label, bool keep_window_items)
+      : knn_(std::move(knn)), label_(std::move(label)), keep_window_items_(keep_window_items) {}
   m::RecommenderOutput Recommend(std::string_view, std::string_view,
                                  std::span<const std::string> items, size_t n) const override {
-    // The window's own items are left out, as the co-visitation list does.
-    return {knn_->Recommend(items, n, items), label_};
+    // Served lists leave the window's own items out, as the co-visitation list does.
+    return {knn_->Recommend(items, n, keep_window_items_ ? std::span<const std::string>{} : items),
+            label_};
   }
 
  private:
   std::unique_ptr<m::SessionKnn> knn_;
+  std::string label_;
+  bool keep_window_items_;
+};
+
+// Members' lists mixed by models::BlendLists (models/blend.h).
+class BlendRecommender final : public m::Recommender {
+ public:
+  struct Member {
+    std::shared_ptr<const m::Recommender> model;
+    m::ScoreScale scale;
+  };
+  BlendRecommender(std::vector<Member> members, std::string label)
+      : members_(std::move(members)), label_(std::move(label)) {
+    for (const auto& member : members_) scales_.push_back(member.scale);
+  }
+  m::RecommenderOutput Recommend(std::string_view tenant, std::string_view user,
+                                 std::span<const std::string> items, size_t n) const override {
+    const m::RecommendRequest request{tenant, user, items, n, {}};
+    return std::move(RecommendBatch({&request, 1})[0]);
+  }
+  //! Each member answers the whole batch in one call (SASRec: one forward pass).
+  std::vector<m::RecommenderOutput> RecommendBatch(
+      std::span<const m::RecommendRequest> requests) const override {
+    std::vector<m::RecommendRequest> deeper(requests.begin(), requests.end());
+    for (auto& r : deeper) r.n = std::max(r.n, m::kBlendDepth);
+    std::vector<std::vector<m::RecommenderOutput>> answers;
+    for (const auto& member : members_) answers.push_back(member.model->RecommendBatch(deeper));
+    std::vector<m::RecommenderOutput> out(requests.size());
+    std::vector<std::vector<m::ScoredItem>> lists(members_.size());
+    for (size_t i = 0; i < requests.size(); ++i) {
+      for (size_t k = 0; k < members_.size(); ++k) lists[k] = std::move(answers[k][i].items);
+      out[i] = {m::BlendLists(lists, scales_, requests[i].n), label_};
+    }
+    return out;
+  }
+
+ private:
+  std::vector<Member> members_;
+  std::vector<m::ScoreScale> scales_;
   std::string label_;
 };
 
@@ -153,13 +195,17 @@ Result<std::vector<m::ScriptInput>> ScriptInputs(const std::vector<Field>& input
 // SLi-Rec then sees unknown gaps.
 class SasrecRecommender final : public m::Recommender {
  public:
-  SasrecRecommender(m::SasrecModel model, std::vector<std::string> vocab, std::string label)
-      : model_(std::move(model)), vocab_(std::move(vocab), 1), label_(std::move(label)) {}
+  SasrecRecommender(m::SasrecModel model, std::vector<std::string> vocab, std::string label,
+                    bool keep_window_items)
+      : model_(std::move(model)),
+        vocab_(std::move(vocab), 1),
+        label_(std::move(label)),
+        mask_history_(!keep_window_items) {}
   m::RecommenderOutput Recommend(std::string_view, std::string_view,
                                  std::span<const std::string> items, size_t n) const override {
     auto history = vocab_.Map<int32_t>(items);
     if (history.empty()) return {{}, label_};  // cold: only unknown items
-    return Answer(model_.TopK(history, n, /*mask_history=*/true), vocab_, label_);
+    return Answer(model_.TopK(history, n, mask_history_), vocab_, label_);
   }
   //! Every user with a known item in one forward pass (TopKBatch).
   std::vector<m::RecommenderOutput> RecommendBatch(
@@ -178,7 +224,7 @@ class SasrecRecommender final : public m::Recommender {
       asked.push_back(i);
       k = std::max(k, requests[i].n);
     }
-    auto lists = model_.TopKBatch(histories, k, /*mask_history=*/true, times);
+    auto lists = model_.TopKBatch(histories, k, mask_history_, times);
     for (size_t r = 0; r < asked.size(); ++r) {
       auto& list = lists[r];
       if (list.size() > requests[asked[r]].n) list.resize(requests[asked[r]].n);
@@ -191,25 +237,30 @@ class SasrecRecommender final : public m::Recommender {
   m::SasrecModel model_;
   Vocabulary vocab_;
   std::string label_;
+  bool mask_history_;
 };
 
 // A user's TorchScript module (models/torch/torchscript_model.h; vocabulary line k = index k).
 class TorchscriptRecommender final : public m::Recommender {
  public:
   TorchscriptRecommender(m::TorchscriptModel model, std::vector<std::string> vocab,
-                         std::string label)
-      : model_(std::move(model)), vocab_(std::move(vocab), 0), label_(std::move(label)) {}
+                         std::string label, bool keep_window_items)
+      : model_(std::move(model)),
+        vocab_(std::move(vocab), 0),
+        label_(std::move(label)),
+        mask_history_(!keep_window_items) {}
   m::RecommenderOutput Recommend(std::string_view, std::string_view user,
                                  std::span<const std::string> items, size_t n) const override {
     auto history = vocab_.Map<int64_t>(items);
     if (history.empty()) return {{}, label_};  // cold: only unknown items
-    return Answer(model_.TopK(user, history, {}, n, /*mask_history=*/true), vocab_, label_);
+    return Answer(model_.TopK(user, history, {}, n, mask_history_), vocab_, label_);
   }
 
  private:
   m::TorchscriptModel model_;
   Vocabulary vocab_;
   std::string label_;
+  bool mask_history_;
 };
 #endif
 
@@ -268,11 +319,68 @@ m::SessionKnnOptions KnnOptionsFromJson(std::string_view text) {
   return o;
 }
 
+Result<std::vector<BlendMember>> BlendMembersFromJson(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
+  const auto* obj = ec ? nullptr : v.if_object();
+  const auto* list = obj ? obj->if_contains("members") : nullptr;
+  if (!list || !list->is_array() || list->as_array().size() < 2) {
+    return Status::Invalid("invalid_blend", "a blend's options need \"members\": 2 or more",
+                           "members");
+  }
+  std::vector<BlendMember> out;
+  for (const auto& entry : list->as_array()) {
+    const auto* member = entry.if_object();
+    const auto* name = member ? member->if_contains("name") : nullptr;
+    const auto* version = member ? member->if_contains("version") : nullptr;
+    if (!name || !name->is_string() || !version || !version->is_int64()) {
+      return Status::Invalid("invalid_blend", "each blend member needs a name and a version",
+                             "members");
+    }
+    out.push_back({std::string(name->get_string()), version->get_int64()});
+  }
+  return out;
+}
+
+std::string BlendOptionsJson(std::span<const BlendMember> members) {
+  json::array list;
+  for (const auto& member : members) {
+    list.push_back(json::object{{"name", member.name}, {"version", member.version}});
+  }
+  return json::serialize(
+      json::object{{"members", std::move(list)}, {"depth", m::kBlendDepth}, {"weights", "equal"}});
+}
+
 Result<std::shared_ptr<const m::Recommender>> LoadRecommender(const Registry& registry,
                                                               const Manifest& manifest,
-                                                              std::string label) {
+                                                              std::string label,
+                                                              bool keep_window_items) {
   const fs::path dir = registry.VersionDir(manifest.name, manifest.version);
   switch (manifest.type) {
+    case ModelType::kBlend: {
+      auto members = BlendMembersFromJson(manifest.options_json);
+      if (!members.ok()) return members.status();
+      std::vector<BlendRecommender::Member> loaded;
+      for (const auto& member : *members) {
+        auto stored = registry.Show(member.name, member.version);
+        if (!stored.ok()) return stored.status();
+        if (stored->type == ModelType::kBlend || stored->type == ModelType::kCovis) {
+          return Status::Invalid("invalid_blend",
+                                 "a blend member cannot be a " +
+                                     std::string(ModelTypeName(stored->type)) + ": " + member.name,
+                                 "members");
+        }
+        auto model =
+            LoadRecommender(registry, *stored, member.name + "@v" + std::to_string(member.version),
+                            keep_window_items);
+        if (!model.ok()) return model.status();
+        const bool votes = stored->type == ModelType::kVsknn || stored->type == ModelType::kSknn;
+        loaded.push_back(
+            {std::move(*model), votes ? m::ScoreScale::kSimilarity : m::ScoreScale::kLogit});
+      }
+      return std::shared_ptr<const m::Recommender>(
+          std::make_shared<BlendRecommender>(std::move(loaded), std::move(label)));
+    }
     case ModelType::kVsknn:
     case ModelType::kSknn: {
       auto options = KnnOptionsFromJson(manifest.options_json);
@@ -281,7 +389,7 @@ Result<std::shared_ptr<const m::Recommender>> LoadRecommender(const Registry& re
       auto knn = std::make_unique<m::SessionKnn>(options);
       if (auto s = knn->Load((dir / "knn.bin").string()); !s.ok()) return s;
       return std::shared_ptr<const m::Recommender>(
-          std::make_shared<KnnRecommender>(std::move(knn), std::move(label)));
+          std::make_shared<KnnRecommender>(std::move(knn), std::move(label), keep_window_items));
     }
     case ModelType::kSasrec:
     case ModelType::kSlirec:
@@ -297,12 +405,12 @@ Result<std::shared_ptr<const m::Recommender>> LoadRecommender(const Registry& re
         auto model = m::TorchscriptModel::Load(model_path, std::move(*inputs), vocab->size());
         if (!model.ok()) return model.status();
         return std::shared_ptr<const m::Recommender>(std::make_shared<TorchscriptRecommender>(
-            std::move(*model), std::move(*vocab), std::move(label)));
+            std::move(*model), std::move(*vocab), std::move(label), keep_window_items));
       }
       auto model = m::SasrecModel::Load(model_path);
       if (!model.ok()) return model.status();
       return std::shared_ptr<const m::Recommender>(std::make_shared<SasrecRecommender>(
-          std::move(*model), std::move(*vocab), std::move(label)));
+          std::move(*model), std::move(*vocab), std::move(label), keep_window_items));
 #else
       return Status::Make(Code::kUnavailable, "no_torch",
                           "built without LibTorch: cannot serve " + label);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -26,12 +27,23 @@ namespace streamrec::registry {
 std::string KnnOptionsJson(const models::SessionKnnOptions& options);
 models::SessionKnnOptions KnnOptionsFromJson(std::string_view json);
 
-//! Loads a version (vsknn, sknn; sasrec, slirec and torchscript when built with LibTorch) as a
-//! Recommender whose `model` label is `label`. kInvalidArgument for covis (the pipeline's live
-//! co-visitation model is the online one).
-common::Result<std::shared_ptr<const models::Recommender>> LoadRecommender(const Registry& registry,
-                                                                           const Manifest& manifest,
-                                                                           std::string label);
+//! A blend's member: a registered version.
+struct BlendMember {
+  std::string name;
+  int64_t version = 0;
+};
+//! A blend's training_options (`{"members": [{"name", "version"}, ...], ...}`), and back.
+common::Result<std::vector<BlendMember>> BlendMembersFromJson(std::string_view json);
+std::string BlendOptionsJson(std::span<const BlendMember> members);
+
+//! Loads a version (vsknn, sknn, blend; sasrec, slirec and torchscript when built with LibTorch)
+//! as a Recommender whose `model` label is `label`; a blend loads its member versions.
+//! kInvalidArgument for covis (the pipeline's live co-visitation model is the online one).
+//! Served lists leave the window's own items out; `keep_window_items` keeps them, for the
+//! offline session protocol (the next click is often an item already seen).
+common::Result<std::shared_ptr<const models::Recommender>> LoadRecommender(
+    const Registry& registry, const Manifest& manifest, std::string label,
+    bool keep_window_items = false);
 
 //! The TorchScript contract (docs/REGISTRY.md): `inputs` may name only "items"
 //! (list<string>, required), "timestamps" (list<int64>) and "user_id" (string), each once, and,

@@ -38,11 +38,25 @@ common::Result<TrainOutcome> Finish(Registry& registry, Manifest manifest,
   return TrainOutcome{*version, std::move(*stored)};
 }
 
+std::string MetricsJson(const models::MultiKEvaluator& e, const std::string& protocol,
+                        const std::string& split, double train_s, double eval_s) {
+  std::ostringstream out;
+  out << "{\"protocol\": \"" << protocol << "\", \"split\": \"" << split
+      << "\", \"cases\": " << e.cases();
+  for (size_t k : e.ks()) {
+    out << ", \"HR@" << k << "\": " << Num(e.HitRate(k)) << ", \"MRR@" << k
+        << "\": " << Num(e.Mrr(k)) << ", \"NDCG@" << k << "\": " << Num(e.Ndcg(k));
+  }
+  out << ", \"train_seconds\": " << Num(train_s) << ", \"eval_seconds\": " << Num(eval_s) << "}";
+  return out.str();
+}
+
 }  // namespace internal
 
 namespace {
 
 using internal::Finish;
+using internal::MetricsJson;
 using internal::Num;
 using internal::ScratchDir;
 
@@ -59,19 +73,6 @@ using common::ProgressBar;
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string MetricsJson(const m::MultiKEvaluator& e, const std::string& protocol,
-                        const std::string& split, double train_s, double eval_s) {
-  std::ostringstream out;
-  out << "{\"protocol\": \"" << protocol << "\", \"split\": \"" << split
-      << "\", \"cases\": " << e.cases();
-  for (size_t k : e.ks()) {
-    out << ", \"HR@" << k << "\": " << Num(e.HitRate(k)) << ", \"MRR@" << k
-        << "\": " << Num(e.Mrr(k)) << ", \"NDCG@" << k << "\": " << Num(e.Ndcg(k));
-  }
-  out << ", \"train_seconds\": " << Num(train_s) << ", \"eval_seconds\": " << Num(eval_s) << "}";
-  return out.str();
 }
 
 // Evaluates a trained SessionKnn in place (no second fit).
@@ -106,6 +107,61 @@ std::string CovisSnapshot(m::ItemModel& model) {
     put(*d.bytes);
   }
   return out;
+}
+
+// "name" (the production version, else the latest) or "name@N".
+Result<BlendMember> ResolveMember(const Registry& registry, const std::string& spec) {
+  const size_t at = spec.rfind("@");
+  BlendMember member{spec.substr(0, at), 0};
+  if (at != std::string::npos) {
+    const std::string digits = spec.substr(at + 1);
+    const bool number = !digits.empty() && digits.size() < 10 &&
+                        std::all_of(digits.begin(), digits.end(), ::isdigit);
+    if (!number) {
+      return Status::Invalid("invalid_member", "--members: \"" + spec + "\" is not NAME or NAME@N",
+                             "members");
+    }
+    member.version = std::stoll(digits);
+  } else if (auto production = registry.ProductionVersion(member.name);
+             production.ok() && *production > 0) {
+    member.version = *production;
+  }
+  auto stored = registry.Show(member.name, member.version);
+  if (!stored.ok()) return stored.status();
+  member.version = stored->version;
+  return member;
+}
+
+// A blend of registered versions (models/blend.h): nothing to fit, scored on the test cases.
+Result<TrainOutcome> TrainBlend(Registry& registry, const TrainRequest& req,
+                                std::span<const m::NextItemCase> cases, Manifest manifest) {
+  std::vector<BlendMember> members;
+  for (const auto& spec : req.members) {
+    auto member = ResolveMember(registry, spec);
+    if (!member.ok()) return member.status();
+    members.push_back(std::move(*member));
+  }
+  manifest.options_json = BlendOptionsJson(members);
+  auto start = std::chrono::steady_clock::now();
+  auto model = LoadRecommender(registry, manifest, manifest.name, /*keep_window_items=*/true);
+  if (!model.ok()) return model.status();
+  const double load_s = SecondsSince(start);
+  start = std::chrono::steady_clock::now();
+  ProgressBar bar("evaluate " + manifest.name, req.progress);
+  m::MultiKEvaluator metrics({10, 20});
+  constexpr size_t kChunk = 512;  // one forward pass of a sequential member per chunk
+  for (size_t first = 0; first < cases.size(); first += kChunk) {
+    const size_t last = std::min(cases.size(), first + kChunk);
+    std::vector<m::RecommendRequest> requests;
+    for (size_t i = first; i < last; ++i) {
+      requests.push_back({"eval", "eval", cases[i].prefix, metrics.ks().back(), {}});
+    }
+    auto answers = (*model)->RecommendBatch(requests);
+    for (size_t i = first; i < last; ++i) metrics.Add(answers[i - first].items, cases[i].target);
+    bar(last, cases.size());
+  }
+  manifest.metrics_json = MetricsJson(metrics, "session", "test", load_s, SecondsSince(start));
+  return Finish(registry, std::move(manifest), {});
 }
 
 }  // namespace
@@ -165,7 +221,7 @@ std::string CurveSvg(const std::vector<std::array<double, 3>>& rows, const std::
 Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& req) {
   auto type = ParseModelType(req.model);
   if (!type.ok() || *type == ModelType::kTorchscript) {
-    return Status::Invalid("invalid_model", "--model must be vsknn|sknn|covis|sasrec|slirec",
+    return Status::Invalid("invalid_model", "--model must be vsknn|sknn|covis|sasrec|slirec|blend",
                            "model");
   }
   std::string datasets_dir =
@@ -183,8 +239,8 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
     dataset_label = spec->name;
   }
   const bool sequential = *type == ModelType::kSasrec || *type == ModelType::kSlirec;
-  const bool leave_one_out =
-      sequential || (spec ? spec->protocol == Protocol::kLeaveOneOut : false);
+  // SASRec on a file of its own reads `user item item ...` lines, tested leave-one-out.
+  const bool leave_one_out = spec ? spec->protocol == Protocol::kLeaveOneOut : sequential;
 
   Manifest manifest;
   manifest.name = req.name.empty() ? req.model + "-" + dataset_label : req.name;
@@ -195,7 +251,17 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
   if (!sha.ok()) return sha.status();
   manifest.training_data.sha256 = *sha;
 
-  if (sequential) {
+  if (*type == ModelType::kBlend && req.members.size() < 2) {
+    return Status::Invalid(
+        "invalid_blend", "--model blend needs --members NAME[@N],NAME[@N] (2 or more)", "members");
+  }
+  if (*type == ModelType::kBlend && leave_one_out) {
+    return Status::Invalid("invalid_blend",
+                           "a blend is scored with the session protocol: use a session dataset "
+                           "(diginetica, yoochoose, retailrocket) or a sessions file",
+                           "dataset");
+  }
+  if (sequential && leave_one_out) {
     return internal::TrainSasrec(registry, req, path, std::move(manifest));
   }
 
@@ -228,6 +294,11 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
       train.resize(keep);
       if (req.max_test && cases.size() > req.max_test) cases.resize(req.max_test);
     }
+    if (sequential) {
+      return internal::TrainSasrecOnSessions(registry, req, std::move(train), cases,
+                                             std::move(manifest));
+    }
+    if (*type == ModelType::kBlend) return TrainBlend(registry, req, cases, std::move(manifest));
   } else {
     auto read = m::ReadUserSequences(path);
     if (!read.ok()) return read.status();

@@ -15,9 +15,9 @@
 namespace streamrec::registry {
 
 struct TrainRequest {
-  std::string model = "vsknn";  //!< vsknn | sknn | covis | sasrec | slirec
-  //! diginetica | yoochoose | retailrocket (session protocol), beauty | yelp | lastfm
-  //! (leave-one-out). Ignored when data_path is set.
+  std::string model = "vsknn";  //!< vsknn | sknn | covis | sasrec | slirec | blend
+  //! diginetica | yoochoose | retailrocket (session protocol, every model), beauty | yelp |
+  //! lastfm (leave-one-out). Ignored when data_path is set.
   std::string dataset = "diginetica";
   //! A file of your own: sessions (one per line) for session models, evaluated on the newest
   //! 10% of them; `user item item ...` lines (or a RecBole .inter file with timestamps) for
@@ -32,6 +32,9 @@ struct TrainRequest {
   int threads = 0;           //!< sasrec/slirec: torch threads while training; 0: the default
   int64_t max_len = 0;       //!< sasrec/slirec: most recent items fed; 0: the default
   models::SessionKnnOptions knn;
+  //! blend: the registered members, "name" (its production version, else its latest) or
+  //! "name@N"; two or more.
+  std::vector<std::string> members;
   bool progress = true;  //!< progress bars and epoch lines on stderr
 };
 

@@ -137,6 +137,101 @@ TEST(TrainTest, SasrecTinyTrainsRegistersAndServes) {
   EXPECT_TRUE(batch[1].items.empty());
 }
 
+// SASRec on Diginetica sessions, tested with the session protocol (every test prefix predicts
+// its next item, prefix items not masked), beats popularity on the same slice and serves.
+TEST(TrainTest, SasrecOnDigineticaSessionsUsesTheSessionProtocol) {
+  auto train = streamrec::testing::DatasetPath("diginetica-srgnn/train_sessions.txt.gz");
+  if (!train) GTEST_SKIP() << "shared datasets not present";
+  TempDir tmp;
+  auto reg = Registry::Open(tmp.Sub("models"));
+  TrainRequest req;
+  req.model = "sasrec";
+  req.dataset = "diginetica";
+  req.datasets_dir = fs::path(*train).parent_path().parent_path().string();
+  req.max_sessions = 4'000;
+  req.max_test = 1'000;
+  req.epochs = 2;
+  req.progress = false;
+  auto out = TrainAndRegister(*reg, req);
+  if (out.status().code == common::Code::kUnavailable) GTEST_SKIP() << "built without LibTorch";
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  const Manifest& m = out->manifest;
+  EXPECT_EQ(m.training_data.sequences, 4'000u);
+  auto metrics = boost::json::parse(m.metrics_json).as_object();
+  EXPECT_EQ(metrics.at("protocol").as_string(), "session");
+  EXPECT_EQ(metrics.at("cases").as_int64(), 1000);
+  EXPECT_GT(metrics.at("validation").as_object().at("users").as_int64(), 500);
+  const double hr20 = metrics.at("HR@20").to_number<double>();
+  const double pop_hr20 = metrics.at("popularity").as_object().at("HR@20").to_number<double>();
+  std::printf("sasrec diginetica 4k sessions: HR@20 %.4f (popularity %.4f)\n", hr20, pop_hr20);
+  EXPECT_GT(hr20, pop_hr20);
+  EXPECT_GE(metrics.at("HR@20").to_number<double>(), metrics.at("HR@10").to_number<double>());
+  EXPECT_GT(metrics.at("MRR@20").to_number<double>(), 0);
+
+  // The vocabulary maps the model's rows back to Diginetica's item ids, which it serves.
+  ASSERT_TRUE(reg->Promote(m.name, out->version).ok());
+  auto host = ModelHost::Open(*reg, m.name, {.poll_ms = 0});
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  std::ifstream vocab(reg->VersionDir(m.name, out->version) + "/vocab.txt");
+  std::string first, second;
+  ASSERT_TRUE(vocab >> first >> second);
+  std::vector<std::string> window{first, second};
+  auto rec = (*host)->Recommend("t", "u", window, 10);
+  ASSERT_EQ(rec.items.size(), 10u);
+  for (const auto& item : rec.items) EXPECT_FALSE(item.item_id.empty());
+
+  // A blend of it and V-SKNN on the same slice: scored on the same cases, served from its
+  // members' versions.
+  req.model = "vsknn";
+  auto knn = TrainAndRegister(*reg, req);
+  ASSERT_TRUE(knn.ok()) << knn.status().ToString();
+  req.model = "blend";
+  req.members = {"sasrec-diginetica", "vsknn-diginetica@1"};
+  req.name = "blend-diginetica";
+  auto blend = TrainAndRegister(*reg, req);
+  ASSERT_TRUE(blend.ok()) << blend.status().ToString();
+  EXPECT_EQ(blend->manifest.type, ModelType::kBlend);
+  auto members = BlendMembersFromJson(blend->manifest.options_json);
+  ASSERT_TRUE(members.ok());
+  ASSERT_EQ(members->size(), 2u);
+  EXPECT_EQ((*members)[0].name, "sasrec-diginetica");
+  EXPECT_EQ((*members)[0].version, 1);  // its production version
+  auto blended = boost::json::parse(blend->manifest.metrics_json).as_object();
+  EXPECT_EQ(blended.at("protocol").as_string(), "session");
+  EXPECT_EQ(blended.at("cases").as_int64(), 1000);
+  const double knn_hr20 =
+      boost::json::parse(knn->manifest.metrics_json).at("HR@20").to_number<double>();
+  const double blend_hr20 = blended.at("HR@20").to_number<double>();
+  std::printf("blend HR@20 %.4f (sasrec %.4f, vsknn %.4f)\n", blend_hr20, hr20, knn_hr20);
+  EXPECT_GE(blend_hr20, std::min(hr20, knn_hr20));
+
+  ASSERT_TRUE(reg->Promote("blend-diginetica", blend->version).ok());
+  auto blend_host = ModelHost::Open(*reg, "blend-diginetica", {.poll_ms = 0});
+  ASSERT_TRUE(blend_host.ok()) << blend_host.status().ToString();
+  auto served = (*blend_host)->Recommend("t", "u", window, 10);
+  EXPECT_EQ(served.model, "blend-diginetica@v1");
+  ASSERT_EQ(served.items.size(), 10u);
+  for (const auto& item : served.items) {
+    EXPECT_NE(item.item_id, first);  // served lists leave the window's items out
+    EXPECT_NE(item.item_id, second);
+  }
+  std::vector<std::string> cold{"no-such-item"};
+  EXPECT_TRUE((*blend_host)->Recommend("t", "u", cold, 10).items.empty());
+
+  // Bad members are named.
+  req.members = {"sasrec-diginetica"};
+  EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "members");
+  req.members = {"sasrec-diginetica", "nope"};
+  EXPECT_FALSE(TrainAndRegister(*reg, req).ok());
+  req.members = {"sasrec-diginetica", "vsknn-diginetica@x"};
+  EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "members");
+  req.members = {"sasrec-diginetica", "blend-diginetica"};
+  EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "members");
+  req.members = {"sasrec-diginetica", "vsknn-diginetica"};
+  req.dataset = "beauty";
+  EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "dataset");
+}
+
 // SLi-Rec-style model on a RecBole .inter file: string item ids and timestamps.
 TEST(TrainTest, SlirecOnTimedRecboleFileTrainsRegistersAndServes) {
   TempDir tmp;

@@ -1,5 +1,6 @@
 #include "models/torch/sasrec.h"
 
+#include <malloc.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -19,6 +20,15 @@ using common::Status;
 
 constexpr int64_t kFormatVersion = kSasrecFormatVersion;
 constexpr size_t kEvalBatch = 512;
+// Item-score rows computed at once. A block stays under glibc's largest mmap threshold (32 MB),
+// so it is reused from the heap rather than mapped and page-faulted afresh at every step:
+// at 43k items that was more than half of a training epoch (sys time).
+constexpr size_t kScoreBlockBytes = 24 << 20;
+
+size_t ScoreRows(int32_t n_items) {
+  return std::clamp<size_t>(kScoreBlockBytes / (sizeof(float) * (size_t(n_items) + 1)), 1,
+                            kEvalBatch);
+}
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // Pre-LN transformer block: x + Attn(LN(x)), then x + FFN(LN(x)).
@@ -238,6 +248,30 @@ int64_t SteadyMs() {
       .count();
 }
 
+// While training, freed score blocks stay in the heap for the next step: glibc would otherwise
+// give the top of the heap back to the kernel and page-fault it in again at every step. The
+// score blocks (ScoreRows) stay under the mmap threshold set here. Process-wide, so restored
+// to glibc's defaults on scope exit.
+class HeapReuseScope {
+ public:
+  HeapReuseScope() {
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    mallopt(M_TOP_PAD, 256 << 20);
+#endif
+  }
+  ~HeapReuseScope() {
+#ifdef __GLIBC__
+    mallopt(M_TOP_PAD, 128 << 10);
+    mallopt(M_TRIM_THRESHOLD, 128 << 10);
+    mallopt(M_MMAP_THRESHOLD, 128 << 10);
+#endif
+  }
+  HeapReuseScope(const HeapReuseScope&) = delete;
+  HeapReuseScope& operator=(const HeapReuseScope&) = delete;
+};
+
 // Restores the global intra-op thread count on scope exit.
 class ThreadScope {
  public:
@@ -274,8 +308,9 @@ struct SasrecModel::Impl {
     torch::NoGradGuard no_grad;
     LooMetrics metrics;
     const auto& weights = net->ItemWeights();
-    for (size_t start = 0; start < histories.size(); start += kEvalBatch) {
-      const size_t end = std::min(histories.size(), start + kEvalBatch);
+    const size_t block = ScoreRows(n_items);
+    for (size_t start = 0; start < histories.size(); start += block) {
+      const size_t end = std::min(histories.size(), start + block);
       auto batch = histories.subspan(start, end - start);
       auto in = Build(batch, times.size() > start ? times.subspan(start) : SequenceTimes{});
       const auto& seq = in.seq;
@@ -379,6 +414,7 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
   }
   try {
     ThreadScope threads(options.threads);
+    HeapReuseScope heap;
     torch::manual_seed(options.seed);
     std::mt19937_64 rng(options.seed);
     auto impl = std::make_unique<Impl>();
@@ -428,21 +464,39 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
         auto hidden = net->Encode(inputs, gaps).reshape({b * width, options.hidden});
         auto flat_targets = targets.reshape({-1});
         auto index = flat_targets.nonzero().squeeze(1);
-        auto logits = hidden.index_select(0, index).matmul(net->ItemWeights().slice(0, 1).t());
-        auto loss =
-            torch::nn::functional::cross_entropy(logits, flat_targets.index_select(0, index) - 1);
+        const int64_t positions = index.size(0);
+        auto labels = flat_targets.index_select(0, index) - 1;
+        // Mean cross-entropy over the positions, its logits a block of rows at a time: each
+        // block's backward adds into the gradient of the detached states, which then flows
+        // back through the encoder once.
+        auto states = hidden.index_select(0, index);
+        auto detached = states.detach().requires_grad_(true);
+        const auto output = net->ItemWeights().slice(0, 1).t();
+        const int64_t rows = static_cast<int64_t>(ScoreRows(n_items));
         optimizer.zero_grad();
-        loss.backward();
+        double batch_loss = 0;
+        for (int64_t first = 0; first < positions; first += rows) {
+          const int64_t last = std::min(positions, first + rows);
+          auto logits = detached.slice(0, first, last).matmul(output);
+          auto loss = torch::nn::functional::cross_entropy(
+                          logits, labels.slice(0, first, last),
+                          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+                      double(positions);
+          loss.backward();
+          batch_loss += loss.item<double>();
+        }
+        states.backward(detached.grad());
         optimizer.step();
-        loss_sum += loss.item<double>() * index.size(0);
-        loss_count += index.size(0);
+        loss_sum += batch_loss * positions;
+        loss_count += positions;
       }
       SasrecEpoch record;
       record.epoch = epoch;
       record.loss = loss_count ? loss_sum / loss_count : 0;
       net->eval();
       if (validate && !val_targets.empty()) {
-        record.val = impl->EvaluateUnchecked(val_histories, val_targets, true, val_times);
+        record.val = impl->EvaluateUnchecked(val_histories, val_targets,
+                                             options.mask_validation_history, val_times);
       }
       record.seconds = (SteadyMs() - e0) / 1000.0;
       impl->info.curve.push_back(record);
@@ -584,8 +638,9 @@ std::vector<std::vector<std::pair<int32_t, float>>> SasrecModel::TopKBatch(
   const int32_t n_items = impl_->n_items;
   try {
     c10::InferenceMode guard;
-    for (size_t start = 0; start < histories.size(); start += kEvalBatch) {
-      const size_t end = std::min(histories.size(), start + kEvalBatch);
+    const size_t block = ScoreRows(n_items);
+    for (size_t start = 0; start < histories.size(); start += block) {
+      const size_t end = std::min(histories.size(), start + block);
       auto batch = histories.subspan(start, end - start);
       auto in = impl_->Build(batch, times.size() > start ? times.subspan(start) : SequenceTimes{});
       auto hidden = impl_->net->Encode(in.seq, in.gaps).select(1, -1);  // [B, H]
@@ -625,8 +680,9 @@ Status SasrecModel::ScoreBatch(std::span<const std::vector<int32_t>> histories,
     c10::InferenceMode guard;
     const size_t width = size_t(impl_->n_items) + 1;
     scores->assign(histories.size() * width, 0.0f);
-    for (size_t start = 0; start < histories.size(); start += kEvalBatch) {
-      const size_t end = std::min(histories.size(), start + kEvalBatch);
+    const size_t block = ScoreRows(impl_->n_items);
+    for (size_t start = 0; start < histories.size(); start += block) {
+      const size_t end = std::min(histories.size(), start + block);
       auto in = impl_->Build(histories.subspan(start, end - start),
                              times.size() > start ? times.subspan(start) : SequenceTimes{});
       auto hidden = impl_->net->Encode(in.seq, in.gaps).select(1, -1);

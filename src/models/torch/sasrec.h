@@ -49,6 +49,9 @@ struct SasrecOptions {
   int64_t short_len = 0;
   //! kSlirec: time-gap buckets (GapBucket); bucket 0 = unknown.
   int64_t time_buckets = 32;
+  //! Validation ranks with the history's items masked (leave-one-out protocol); false for
+  //! the session protocol, where the next item is often one already seen. Not saved.
+  bool mask_validation_history = true;
 };
 
 //! "sasrec" | "slirec".
@@ -103,7 +106,7 @@ class SasrecModel {
                                               bool mask_history,
                                               std::span<const int64_t> times = {}) const;
 
-  //! TopK for many users in one pass (batches of 512), one list per history, in order; the
+  //! TopK for many users in one pass (blocks of up to 512), one list per history, in order; the
   //! answer for each is TopK's up to float rounding.
   std::vector<std::vector<std::pair<int32_t, float>>> TopKBatch(
       std::span<const std::vector<int32_t>> histories, size_t k, bool mask_history,

@@ -2,8 +2,6 @@
 // --arch slirec) on a `user item item ...` file or a RecBole .inter file with timestamps, with
 // the leave-one-out protocol (last item = test, second-to-last = validation).
 // To be folded into `streamrec train` later.
-#include <malloc.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -229,11 +227,6 @@ int RunBench(const std::string& model_dir, const std::string& data_path, size_t 
 
 int main(int argc, char** argv) {
   using namespace streamrec::models;
-  // Training allocates tens of MB of logits per step; glibc would mmap and page-fault them
-  // fresh each time (about half the epoch time here). Keep them in the heap instead.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  mallopt(M_TOP_PAD, 256 << 20);
   CLI::App app{"streamrec-sasrec: train, evaluate and benchmark a SASRec model"};
   app.require_subcommand(1);
   SasrecOptions options;

@@ -1,0 +1,60 @@
+#include "models/blend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string_view>
+#include <unordered_map>
+
+namespace streamrec::models {
+namespace {
+
+// The list's scores as probabilities (summing to 1), in list order.
+std::vector<double> Probabilities(const std::vector<ScoredItem>& list, ScoreScale scale) {
+  std::vector<double> p(list.size(), 0.0);
+  double sum = 0;
+  if (scale == ScoreScale::kLogit) {
+    double top = -INFINITY;
+    for (const auto& item : list) top = std::max(top, item.score);
+    for (size_t i = 0; i < list.size(); ++i) sum += p[i] = std::exp(list[i].score - top);
+  } else {
+    for (size_t i = 0; i < list.size(); ++i) sum += p[i] = std::max(0.0, list[i].score);
+  }
+  if (!(sum > 0)) {
+    // Nothing to weigh by (all votes zero): fall back to a uniform share.
+    std::fill(p.begin(), p.end(), 1.0 / double(list.size()));
+    return p;
+  }
+  for (double& v : p) v /= sum;
+  return p;
+}
+
+}  // namespace
+
+std::vector<ScoredItem> BlendLists(std::span<const std::vector<ScoredItem>> lists,
+                                   std::span<const ScoreScale> scales, size_t n) {
+  size_t present = 0;
+  for (const auto& list : lists) present += !list.empty();
+  if (present == 0 || n == 0) return {};
+  const double weight = 1.0 / double(present);
+  std::unordered_map<std::string_view, double> mixture;
+  for (size_t m = 0; m < lists.size(); ++m) {
+    if (lists[m].empty()) continue;
+    const auto p = Probabilities(lists[m], scales[m]);
+    for (size_t i = 0; i < p.size(); ++i) mixture[lists[m][i].item_id] += weight * p[i];
+  }
+  std::vector<ScoredItem> out;
+  out.reserve(mixture.size());
+  for (const auto& [item, score] : mixture) out.push_back({std::string(item), score});
+  auto better = [](const ScoredItem& a, const ScoredItem& b) {
+    return a.score != b.score ? a.score > b.score : a.item_id < b.item_id;
+  };
+  if (out.size() > n) {
+    std::partial_sort(out.begin(), out.begin() + ptrdiff_t(n), out.end(), better);
+    out.resize(n);
+  } else {
+    std::sort(out.begin(), out.end(), better);
+  }
+  return out;
+}
+
+}  // namespace streamrec::models

@@ -1,0 +1,32 @@
+// A hybrid of recommenders: each member's ranked list becomes a probability distribution over
+// its items and the members' distributions are averaged with equal weights (no setting to
+// choose, so nothing is tuned per dataset). Used offline (streamrec train --model blend) and
+// online (registry::ModelHost) alike.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "models/item_model.h"
+
+namespace streamrec::models {
+
+//! How a member's scores become probabilities over its list.
+enum class ScoreScale {
+  kLogit,       //!< softmax over the list (SASRec, SLi-Rec, TorchScript modules)
+  kSimilarity,  //!< score / sum of the list's scores, non-negative (session-kNN votes)
+};
+
+//! Members' lists to look at: deep enough that an item ranked well by one member but missing
+//! from another's short list still gets the first member's share.
+inline constexpr size_t kBlendDepth = 100;
+
+//! The n best items of the equal-weight mixture of `lists` (one per member, best first, each
+//! read as `scales` says), best first; ties by item id. A member with an empty list (a cold
+//! user, unknown items) counts as absent: the others share its weight.
+//! REQUIRES: lists.size() == scales.size().
+std::vector<ScoredItem> BlendLists(std::span<const std::vector<ScoredItem>> lists,
+                                   std::span<const ScoreScale> scales, size_t n);
+
+}  // namespace streamrec::models

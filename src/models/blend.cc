@@ -1,6 +1,7 @@
 #include "models/blend.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <string_view>
 #include <unordered_map>
@@ -32,6 +33,7 @@ std::vector<double> Probabilities(const std::vector<ScoredItem>& list, ScoreScal
 
 std::vector<ScoredItem> BlendLists(std::span<const std::vector<ScoredItem>> lists,
                                    std::span<const ScoreScale> scales, size_t n) {
+  assert(lists.size() == scales.size());
   size_t present = 0;
   for (const auto& list : lists) present += !list.empty();
   if (present == 0 || n == 0) return {};

@@ -67,7 +67,11 @@ class BlendRecommender final : public m::Recommender {
     std::vector<m::RecommenderOutput> out(requests.size());
     std::vector<std::vector<m::ScoredItem>> lists(members_.size());
     for (size_t i = 0; i < requests.size(); ++i) {
-      for (size_t k = 0; k < members_.size(); ++k) lists[k] = std::move(answers[k][i].items);
+      for (size_t k = 0; k < members_.size(); ++k) {
+        // A member that answered short counts as having nothing for the rest.
+        lists[k] =
+            i < answers[k].size() ? std::move(answers[k][i].items) : std::vector<m::ScoredItem>{};
+      }
       out[i] = {m::BlendLists(lists, scales_, requests[i].n), label_};
     }
     return out;
@@ -333,8 +337,9 @@ Result<std::vector<BlendMember>> BlendMembersFromJson(std::string_view text) {
     const auto* member = entry.if_object();
     const auto* name = member ? member->if_contains("name") : nullptr;
     const auto* version = member ? member->if_contains("version") : nullptr;
-    if (!name || !name->is_string() || !version || !version->is_int64()) {
-      return Status::Invalid("invalid_blend", "each blend member needs a name and a version",
+    if (!name || !name->is_string() || !version || !version->is_int64() ||
+        version->get_int64() < 1) {
+      return Status::Invalid("invalid_blend", "each blend member needs a name and a version >= 1",
                              "members");
     }
     out.push_back({std::string(name->get_string()), version->get_int64()});
@@ -347,8 +352,7 @@ std::string BlendOptionsJson(std::span<const BlendMember> members) {
   for (const auto& member : members) {
     list.push_back(json::object{{"name", member.name}, {"version", member.version}});
   }
-  return json::serialize(
-      json::object{{"members", std::move(list)}, {"depth", m::kBlendDepth}, {"weights", "equal"}});
+  return json::serialize(json::object{{"members", std::move(list)}});
 }
 
 Result<std::shared_ptr<const m::Recommender>> LoadRecommender(const Registry& registry,
@@ -363,7 +367,13 @@ Result<std::shared_ptr<const m::Recommender>> LoadRecommender(const Registry& re
       std::vector<BlendRecommender::Member> loaded;
       for (const auto& member : *members) {
         auto stored = registry.Show(member.name, member.version);
-        if (!stored.ok()) return stored.status();
+        if (!stored.ok()) {
+          return Status::Invalid("invalid_blend",
+                                 label + ": member " + member.name + "@v" +
+                                     std::to_string(member.version) + ": " +
+                                     stored.status().message,
+                                 "members");
+        }
         if (stored->type == ModelType::kBlend || stored->type == ModelType::kCovis) {
           return Status::Invalid("invalid_blend",
                                  "a blend member cannot be a " +

@@ -13,8 +13,10 @@
 namespace streamrec::models {
 
 struct RecommenderOutput {
-  std::vector<ScoredItem> items;  //!< best first, none of the input items
-  std::string model;              //!< what answered, e.g. "vsknn-diginetica@v3/A"
+  //! Best first, none of the input items (served lists; registry::LoadRecommender's
+  //! keep_window_items, for offline evaluation only, keeps them).
+  std::vector<ScoredItem> items;
+  std::string model;  //!< what answered, e.g. "vsknn-diginetica@v3/A"
 };
 
 //! One user's question in a batch.

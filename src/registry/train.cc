@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -109,25 +110,31 @@ std::string CovisSnapshot(m::ItemModel& model) {
   return out;
 }
 
-// "name" (the production version, else the latest) or "name@N".
-Result<BlendMember> ResolveMember(const Registry& registry, const std::string& spec) {
-  const size_t at = spec.rfind("@");
+// "name" (the production version, else the latest) or "name@N", trained on the file at
+// `sha256` (a member trained on other data would rank other items).
+Result<BlendMember> ResolveMember(const Registry& registry, const std::string& spec,
+                                  const std::string& sha256) {
+  auto invalid = [&](const std::string& why) {
+    return Status::Invalid("invalid_member", "--members: " + spec + ": " + why, "members");
+  };
+  const size_t at = spec.rfind('@');
   BlendMember member{spec.substr(0, at), 0};
   if (at != std::string::npos) {
     const std::string digits = spec.substr(at + 1);
     const bool number = !digits.empty() && digits.size() < 10 &&
-                        std::all_of(digits.begin(), digits.end(), ::isdigit);
-    if (!number) {
-      return Status::Invalid("invalid_member", "--members: \"" + spec + "\" is not NAME or NAME@N",
-                             "members");
-    }
+                        std::all_of(digits.begin(), digits.end(),
+                                    [](unsigned char c) { return std::isdigit(c) != 0; });
+    if (!number || std::stoll(digits) < 1) return invalid("not NAME or NAME@N (N >= 1)");
     member.version = std::stoll(digits);
   } else if (auto production = registry.ProductionVersion(member.name);
              production.ok() && *production > 0) {
     member.version = *production;
   }
   auto stored = registry.Show(member.name, member.version);
-  if (!stored.ok()) return stored.status();
+  if (!stored.ok()) return invalid(stored.status().message);
+  if (stored->training_data.sha256 != sha256) {
+    return invalid("trained on " + stored->training_data.path + ", not on the blend's data");
+  }
   member.version = stored->version;
   return member;
 }
@@ -137,8 +144,13 @@ Result<TrainOutcome> TrainBlend(Registry& registry, const TrainRequest& req,
                                 std::span<const m::NextItemCase> cases, Manifest manifest) {
   std::vector<BlendMember> members;
   for (const auto& spec : req.members) {
-    auto member = ResolveMember(registry, spec);
+    auto member = ResolveMember(registry, spec, manifest.training_data.sha256);
     if (!member.ok()) return member.status();
+    for (const auto& other : members) {
+      if (other.name == member->name && other.version == member->version) {
+        return Status::Invalid("invalid_member", "--members: " + spec + " given twice", "members");
+      }
+    }
     members.push_back(std::move(*member));
   }
   manifest.options_json = BlendOptionsJson(members);
@@ -242,6 +254,22 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
   // SASRec on a file of its own reads `user item item ...` lines, tested leave-one-out.
   const bool leave_one_out = spec ? spec->protocol == Protocol::kLeaveOneOut : sequential;
 
+  if ((*type == ModelType::kBlend) != !req.members.empty()) {
+    return Status::Invalid("invalid_members",
+                           req.members.empty() ? "--model blend needs --members NAME[@N],NAME[@N]"
+                                               : "--members is for --model blend only",
+                           "members");
+  }
+  if (*type == ModelType::kBlend && req.members.size() < 2) {
+    return Status::Invalid("invalid_members", "--members: a blend needs 2 or more", "members");
+  }
+  if (*type == ModelType::kBlend && leave_one_out) {
+    return Status::Invalid("invalid_dataset",
+                           "a blend is scored with the session protocol: use a session dataset "
+                           "(diginetica, yoochoose, retailrocket) or a sessions file",
+                           "dataset");
+  }
+
   Manifest manifest;
   manifest.name = req.name.empty() ? req.model + "-" + dataset_label : req.name;
   if (auto s = ValidateName(manifest.name); !s.ok()) return s;
@@ -251,16 +279,6 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
   if (!sha.ok()) return sha.status();
   manifest.training_data.sha256 = *sha;
 
-  if (*type == ModelType::kBlend && req.members.size() < 2) {
-    return Status::Invalid(
-        "invalid_blend", "--model blend needs --members NAME[@N],NAME[@N] (2 or more)", "members");
-  }
-  if (*type == ModelType::kBlend && leave_one_out) {
-    return Status::Invalid("invalid_blend",
-                           "a blend is scored with the session protocol: use a session dataset "
-                           "(diginetica, yoochoose, retailrocket) or a sessions file",
-                           "dataset");
-  }
   if (sequential && leave_one_out) {
     return internal::TrainSasrec(registry, req, path, std::move(manifest));
   }

@@ -79,6 +79,9 @@ Result<TrainOutcome> TrainTestRegister(Registry& registry, const TrainRequest& r
                    e.val.ndcg10, e.val.hr10, e.seconds);
     }
   };
+  // Process-wide, for the rest of this (training) process: the score blocks of training and
+  // of the test pass reuse heap memory instead of page-faulting fresh mappings.
+  m::KeepFreedBlocksForReuse();
   auto start = std::chrono::steady_clock::now();
   const int32_t n_items = static_cast<int32_t>(data.vocab.size());
   auto model = m::SasrecModel::Train(data.train, n_items, options, progress, data.train_times);
@@ -113,19 +116,20 @@ Result<TrainOutcome> TrainTestRegister(Registry& registry, const TrainRequest& r
 }
 
 // Numbers string item ids 1..n in order of first appearance.
-class Vocabulary {
+class ItemNumbering {
  public:
   int32_t Add(const std::string& item) {
     auto [it, added] = ids_.try_emplace(item, static_cast<int32_t>(items_.size() + 1));
     if (added) items_.push_back(item);
     return it->second;
   }
-  //! 0 (padding: ignored by the model, a miss as a target) for an item never trained on.
+  //! 0 (padding: the model ignores it) for an item never trained on.
   int32_t Find(const std::string& item) const {
     auto it = ids_.find(item);
     return it == ids_.end() ? 0 : it->second;
   }
-  std::vector<std::string> Take() { return std::move(items_); }
+  //! The ids' external items, item k at [k - 1].
+  std::vector<std::string> Take() && { return std::move(items_); }
 
  private:
   std::unordered_map<std::string, int32_t> ids_;
@@ -185,36 +189,34 @@ Result<TrainOutcome> TrainSasrecOnSessions(Registry& registry, const TrainReques
                                            std::span<const m::NextItemCase> cases,
                                            Manifest manifest) {
   TrainingSequences data;
-  Vocabulary vocab;
+  ItemNumbering numbering;
   data.train.reserve(sessions.size());
   for (const auto& session : sessions) {
     data.events += session.size();
     auto& ids = data.train.emplace_back();
-    for (const auto& item : session) ids.push_back(vocab.Add(item));
+    for (const auto& item : session) ids.push_back(numbering.Add(item));
   }
   std::vector<std::vector<int32_t>> prefixes;
-  std::vector<int32_t> targets;
   for (const auto& c : cases) {
     auto& ids = prefixes.emplace_back();
-    for (const auto& item : c.prefix) ids.push_back(vocab.Find(item));
-    targets.push_back(vocab.Find(c.target));
+    for (const auto& item : c.prefix) ids.push_back(numbering.Find(item));
   }
-  data.vocab = vocab.Take();
+  data.vocab = std::move(numbering).Take();
   auto test = [&](const m::SasrecModel& model, double train_s) -> Result<std::string> {
     auto start = std::chrono::steady_clock::now();
     // Session protocol (SR-GNN, GCE-GNN): full ranking, items already in the prefix included.
     m::MultiKEvaluator eval({10, 20});
     const auto lists = model.TopKBatch(prefixes, eval.ks().back(), false);
+    bool scored = false;
+    std::vector<m::ScoredItem> ranked;
     for (size_t i = 0; i < lists.size(); ++i) {
-      size_t rank = 0;
-      for (size_t r = 0; r < lists[i].size() && targets[i] != 0; ++r) {
-        if (lists[i][r].first == targets[i]) {
-          rank = r + 1;
-          break;
-        }
-      }
-      eval.AddRank(rank);
+      ranked.clear();
+      for (const auto& [id, score] : lists[i]) ranked.push_back({data.vocab[id - 1], score});
+      scored |= !ranked.empty();
+      eval.Add(ranked, cases[i].target);
     }
+    // TopKBatch answers nothing at all only when scoring failed (out of memory).
+    if (!scored && !lists.empty()) return Status::Internal("sasrec: scoring the test cases failed");
     std::string json = MetricsJson(eval, "session", "test", train_s, SecondsSince(start));
     auto pop = m::MakePopularityRecommender();
     pop->Fit(sessions);

@@ -222,14 +222,22 @@ TEST(TrainTest, SasrecOnDigineticaSessionsUsesTheSessionProtocol) {
   req.members = {"sasrec-diginetica"};
   EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "members");
   req.members = {"sasrec-diginetica", "nope"};
-  EXPECT_FALSE(TrainAndRegister(*reg, req).ok());
+  EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "members");
+  req.members = {"sasrec-diginetica", "sasrec-diginetica@1"};  // the same version twice
+  EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "members");
+  req.members = {"sasrec-diginetica", "vsknn-diginetica@0"};
+  EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "members");
   req.members = {"sasrec-diginetica", "vsknn-diginetica@x"};
   EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "members");
   req.members = {"sasrec-diginetica", "blend-diginetica"};
   EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "members");
   req.members = {"sasrec-diginetica", "vsknn-diginetica"};
+  req.dataset = "yoochoose";  // members trained on other data rank other items
+  EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "members");
   req.dataset = "beauty";
   EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "dataset");
+  req.model = "vsknn";  // --members belongs to blends
+  EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "members");
 }
 
 // SLi-Rec-style model on a RecBole .inter file: string item ids and timestamps.

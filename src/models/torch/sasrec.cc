@@ -248,30 +248,6 @@ int64_t SteadyMs() {
       .count();
 }
 
-// While training, freed score blocks stay in the heap for the next step: glibc would otherwise
-// give the top of the heap back to the kernel and page-fault it in again at every step. The
-// score blocks (ScoreRows) stay under the mmap threshold set here. Process-wide, so restored
-// to glibc's defaults on scope exit.
-class HeapReuseScope {
- public:
-  HeapReuseScope() {
-#ifdef __GLIBC__
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    mallopt(M_TOP_PAD, 256 << 20);
-#endif
-  }
-  ~HeapReuseScope() {
-#ifdef __GLIBC__
-    mallopt(M_TOP_PAD, 128 << 10);
-    mallopt(M_TRIM_THRESHOLD, 128 << 10);
-    mallopt(M_MMAP_THRESHOLD, 128 << 10);
-#endif
-  }
-  HeapReuseScope(const HeapReuseScope&) = delete;
-  HeapReuseScope& operator=(const HeapReuseScope&) = delete;
-};
-
 // Restores the global intra-op thread count on scope exit.
 class ThreadScope {
  public:
@@ -287,6 +263,14 @@ class ThreadScope {
 }  // namespace
 
 void SetTorchThreads(int threads) { torch::set_num_threads(std::max(1, threads)); }
+
+void KeepFreedBlocksForReuse() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 256 << 20);
+#endif
+}
 
 const char* SequenceArchName(SequenceArch arch) {
   return arch == SequenceArch::kSlirec ? "slirec" : "sasrec";
@@ -414,7 +398,6 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
   }
   try {
     ThreadScope threads(options.threads);
-    HeapReuseScope heap;
     torch::manual_seed(options.seed);
     std::mt19937_64 rng(options.seed);
     auto impl = std::make_unique<Impl>();
@@ -686,9 +669,10 @@ Status SasrecModel::ScoreBatch(std::span<const std::vector<int32_t>> histories,
       auto in = impl_->Build(histories.subspan(start, end - start),
                              times.size() > start ? times.subspan(start) : SequenceTimes{});
       auto hidden = impl_->net->Encode(in.seq, in.gaps).select(1, -1);
-      auto block = hidden.matmul(impl_->net->ItemWeights().t()).contiguous();
-      block.select(1, 0).fill_(kNegInf);
-      std::copy_n(block.data_ptr<float>(), block.numel(), scores->data() + start * width);
+      auto block_scores = hidden.matmul(impl_->net->ItemWeights().t()).contiguous();
+      block_scores.select(1, 0).fill_(kNegInf);
+      std::copy_n(block_scores.data_ptr<float>(), block_scores.numel(),
+                  scores->data() + start * width);
     }
     return Status::Ok();
   } catch (const c10::Error& e) {

@@ -227,6 +227,7 @@ int RunBench(const std::string& model_dir, const std::string& data_path, size_t 
 
 int main(int argc, char** argv) {
   using namespace streamrec::models;
+  KeepFreedBlocksForReuse();
   CLI::App app{"streamrec-sasrec: train, evaluate and benchmark a SASRec model"};
   app.require_subcommand(1);
   SasrecOptions options;

@@ -5,6 +5,7 @@
 #include <functional>
 #include <unordered_map>
 
+#include "common/progress_bar.h"
 #include "models/eval.h"
 
 #ifdef STREAMREC_HAVE_TORCH
@@ -84,7 +85,11 @@ Result<TrainOutcome> TrainTestRegister(Registry& registry, const TrainRequest& r
   m::KeepFreedBlocksForReuse();
   auto start = std::chrono::steady_clock::now();
   const int32_t n_items = static_cast<int32_t>(data.vocab.size());
-  auto model = m::SasrecModel::Train(data.train, n_items, options, progress, data.train_times);
+  auto steps = [&](int64_t epoch, size_t done, size_t total) {
+    common::ProgressBar("epoch " + std::to_string(epoch), req.progress)(done, total);
+  };
+  auto model =
+      m::SasrecModel::Train(data.train, n_items, options, progress, data.train_times, steps);
   if (!model.ok()) return model.status();
   auto json = test(*model, SecondsSince(start));
   if (!json.ok()) return json.status();

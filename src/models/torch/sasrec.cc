@@ -344,7 +344,8 @@ const SasrecTrainInfo& SasrecModel::train_info() const { return impl_->info; }
 
 Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& train_seqs,
                                        int32_t n_items, const SasrecOptions& options,
-                                       const SasrecProgress& progress, SequenceTimes train_times) {
+                                       const SasrecProgress& progress, SequenceTimes train_times,
+                                       const SasrecStepProgress& steps) {
   if (Status s = ValidateOptions(options, n_items); !s.ok()) return s;
   for (const auto& seq : train_seqs) {
     for (int32_t item : seq) {
@@ -472,6 +473,10 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
         optimizer.step();
         loss_sum += batch_loss * positions;
         loss_count += positions;
+        const size_t every = std::max<size_t>(1, order.size() / 100);
+        if (steps && (end == order.size() || end / every != start / every)) {
+          steps(epoch, end, order.size());
+        }
       }
       SasrecEpoch record;
       record.epoch = epoch;

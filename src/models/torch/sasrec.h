@@ -70,6 +70,8 @@ struct SasrecEpoch {
   double seconds = 0;  //!< training + validation time of this epoch
 };
 using SasrecProgress = std::function<void(const SasrecEpoch&)>;
+//! Within an epoch (1-based): `done` of `total` training sequences, about every 1%.
+using SasrecStepProgress = std::function<void(int64_t epoch, size_t done, size_t total)>;
 
 //! What Train did, kept with the model (and in the saved file).
 struct SasrecTrainInfo {
@@ -93,7 +95,8 @@ class SasrecModel {
   static common::Result<SasrecModel> Train(const std::vector<std::vector<int32_t>>& train_seqs,
                                            int32_t n_items, const SasrecOptions& options,
                                            const SasrecProgress& progress = {},
-                                           SequenceTimes train_times = {});
+                                           SequenceTimes train_times = {},
+                                           const SasrecStepProgress& steps = {});
 
   //! One file with the options, item count and weights. The directory must exist.
   common::Status Save(const std::string& path) const;

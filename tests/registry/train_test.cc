@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "registry/model_host.h"
 #include "support/datasets.h"
@@ -16,19 +17,28 @@ namespace {
 namespace fs = std::filesystem;
 using streamrec::testing::TempDir;
 
-// V-SKNN on the newest 20k Diginetica training sessions, scored on 2,000 test cases.
-TEST(TrainTest, VsknnOnDigineticaSliceRegistersCandidate) {
+// `model` on the newest `sessions` Diginetica training sessions, scored on `cases` test cases;
+// nullopt when the shared datasets are absent.
+std::optional<TrainRequest> DigineticaSlice(const std::string& model, size_t sessions,
+                                            size_t cases) {
   auto train = streamrec::testing::DatasetPath("diginetica-srgnn/train_sessions.txt.gz");
-  if (!train) GTEST_SKIP() << "shared datasets not present";
-  TempDir tmp;
-  auto reg = Registry::Open(tmp.Sub("models"));
+  if (!train) return std::nullopt;
   TrainRequest req;
-  req.model = "vsknn";
+  req.model = model;
   req.dataset = "diginetica";
   req.datasets_dir = fs::path(*train).parent_path().parent_path().string();
-  req.max_sessions = 20'000;
-  req.max_test = 2'000;
+  req.max_sessions = sessions;
+  req.max_test = cases;
   req.progress = false;
+  return req;
+}
+
+TEST(TrainTest, VsknnOnDigineticaSliceRegistersCandidate) {
+  auto slice = DigineticaSlice("vsknn", 20'000, 2'000);
+  if (!slice) GTEST_SKIP() << "shared datasets not present";
+  TrainRequest req = *slice;
+  TempDir tmp;
+  auto reg = Registry::Open(tmp.Sub("models"));
   auto out = TrainAndRegister(*reg, req);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->version, 1);
@@ -140,18 +150,12 @@ TEST(TrainTest, SasrecTinyTrainsRegistersAndServes) {
 // SASRec on Diginetica sessions, tested with the session protocol (every test prefix predicts
 // its next item, prefix items not masked), beats popularity on the same slice and serves.
 TEST(TrainTest, SasrecOnDigineticaSessionsUsesTheSessionProtocol) {
-  auto train = streamrec::testing::DatasetPath("diginetica-srgnn/train_sessions.txt.gz");
-  if (!train) GTEST_SKIP() << "shared datasets not present";
+  auto slice = DigineticaSlice("sasrec", 4'000, 1'000);
+  if (!slice) GTEST_SKIP() << "shared datasets not present";
+  TrainRequest req = *slice;
+  req.epochs = 2;
   TempDir tmp;
   auto reg = Registry::Open(tmp.Sub("models"));
-  TrainRequest req;
-  req.model = "sasrec";
-  req.dataset = "diginetica";
-  req.datasets_dir = fs::path(*train).parent_path().parent_path().string();
-  req.max_sessions = 4'000;
-  req.max_test = 1'000;
-  req.epochs = 2;
-  req.progress = false;
   auto out = TrainAndRegister(*reg, req);
   if (out.status().code == common::Code::kUnavailable) GTEST_SKIP() << "built without LibTorch";
   ASSERT_TRUE(out.ok()) << out.status().ToString();

@@ -69,19 +69,6 @@ using models::Protocol;
 
 // Carves a validation split from the training sessions only: the first 90% train, the last 10% (the
 // most recent, as sessions are in time order) are expanded into (prefix, next) pairs.
-void SplitForValidation(std::vector<std::vector<std::string>>& train,
-                        std::vector<m::NextItemCase>& cases) {
-  size_t keep = train.size() - train.size() / 10;
-  cases.clear();
-  for (size_t s = keep; s < train.size(); ++s) {
-    const auto& items = train[s];
-    for (size_t k = items.size() - 1; k >= 1 && k < items.size(); --k) {
-      cases.push_back({std::vector<std::string>(items.begin(), items.begin() + k), items[k]});
-    }
-  }
-  train.resize(keep);
-}
-
 using common::ProgressBar;
 
 struct Result {
@@ -151,30 +138,6 @@ std::unique_ptr<m::SessionRecommender> MakeModel(const std::string& name) {
   return m::MakeRecommender(name);
 }
 
-// --select: V-SKNN's IDF weighting (off, or 1 as a mild boost of rare items) is chosen on a
-// validation split carved from the training data only, never the test cases: sessions train on the
-// oldest 90% and predict the next clicks of the newest 10%; leave-one-out predicts each user's
-// second-to-last item. Criterion: HR@20 (sessions), NDCG@10 (leave-one-out).
-double SelectIdfWeighting(const std::vector<std::vector<std::string>>& train,
-                          std::span<const m::UserSequence> users, bool leave_one_out) {
-  std::vector<std::vector<std::string>> fit = train;
-  std::vector<m::NextItemCase> cases;
-  if (!leave_one_out) SplitForValidation(fit, cases);
-  double best = -1, best_idf = 0;
-  for (double idf : {0.0, 1.0}) {
-    m::SessionKnnOptions options = KnnOptions("vsknn");
-    options.idf_weighting = idf;
-    auto model = m::MakeSessionKnnRecommender(options);
-    model->Fit(fit);
-    double score = leave_one_out ? m::EvaluateLeaveOneOut(*model, users, true).Ndcg(10)
-                                 : m::EvaluateSessions(*model, cases).HitRate(20);
-    std::fprintf(stderr, "select: vsknn idf_weighting=%g validation %s=%.4f\n", idf,
-                 leave_one_out ? "NDCG@10" : "HR@20", score);
-    if (score > best) best = score, best_idf = idf;
-  }
-  return best_idf;
-}
-
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -200,7 +163,7 @@ int RunEvaluate() {
     }
     train = std::move(sessions).value();
     if (validation) {
-      SplitForValidation(train, cases);
+      cases = m::SplitNewestSessions(train);
     } else {
       auto read = m::ReadNextItemCases((std::filesystem::path(dir) / dataset->test).string());
       if (!read.ok()) {
@@ -229,8 +192,9 @@ int RunEvaluate() {
   }
   if (g_args.select && !validation &&
       std::find(names.begin(), names.end(), "vsknn") != names.end()) {
-    g_args.idf_weighting =
-        SelectIdfWeighting(train, users, dataset->protocol == Protocol::kLeaveOneOut);
+    g_args.idf_weighting = m::SelectIdfWeighting(
+        KnnOptions("vsknn"), train, users,
+        [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
   }
   std::vector<Result> results;
   for (const auto& name : names) {
@@ -396,6 +360,9 @@ void RegisterRegistryCommands(CLI::App& cli) {
                    "blend: registered models mixed with equal weights, NAME (production, else "
                    "latest) or NAME@N")
       ->delimiter(',');
+  train->add_flag("--select", t.select_idf,
+                  "vsknn: choose --idf-weighting (0 or 1) on a validation split of the training "
+                  "data (as evaluate --select)");
   train->add_flag("--quiet", g_reg.quiet, "no progress output");
 
   auto* models =

@@ -339,6 +339,47 @@ MultiKEvaluator EvaluateSessions(const SessionRecommender& model,
   return eval;
 }
 
+std::vector<NextItemCase> SplitNewestSessions(std::vector<std::vector<std::string>>& sessions) {
+  const size_t keep = sessions.size() - sessions.size() / 10;
+  std::vector<NextItemCase> cases;
+  for (size_t s = keep; s < sessions.size(); ++s) {
+    const auto& items = sessions[s];
+    for (size_t k = 1; k < items.size(); ++k) {
+      cases.push_back({std::vector<std::string>(items.begin(), items.begin() + k), items[k]});
+    }
+  }
+  sessions.resize(keep);
+  return cases;
+}
+
+double SelectIdfWeighting(const SessionKnnOptions& options,
+                          const std::vector<std::vector<std::string>>& train,
+                          std::span<const UserSequence> users,
+                          const std::function<void(const std::string&)>& log) {
+  const bool leave_one_out = !users.empty();
+  std::vector<std::vector<std::string>> fit = train;
+  std::vector<NextItemCase> cases;
+  if (!leave_one_out) cases = SplitNewestSessions(fit);
+  double best = -1, best_idf = 0;
+  for (double idf : {0.0, 1.0}) {
+    SessionKnnOptions candidate = options;
+    candidate.kind = SessionKnnOptions::Kind::kVsknn;
+    candidate.idf_weighting = idf;
+    auto model = MakeSessionKnnRecommender(candidate);
+    model->Fit(fit);
+    const double score = leave_one_out ? EvaluateLeaveOneOut(*model, users, true).Ndcg(10)
+                                       : EvaluateSessions(*model, cases).HitRate(20);
+    if (log) {
+      std::ostringstream line;
+      line << "select: vsknn idf_weighting=" << idf << " validation "
+           << (leave_one_out ? "NDCG@10" : "HR@20") << "=" << score;
+      log(line.str());
+    }
+    if (score > best) best = score, best_idf = idf;
+  }
+  return best_idf;
+}
+
 std::vector<std::vector<std::string>> LeaveOneOutTraining(std::span<const UserSequence> users) {
   std::vector<std::vector<std::string>> train;
   train.reserve(users.size());

@@ -260,6 +260,9 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
                                                : "--members is for --model blend only",
                            "members");
   }
+  if (req.select_idf && *type != ModelType::kVsknn) {
+    return Status::Invalid("invalid_select", "--select is for --model vsknn only", "select");
+  }
   if (*type == ModelType::kBlend && req.members.size() < 2) {
     return Status::Invalid("invalid_members", "--members: a blend needs 2 or more", "members");
   }
@@ -302,14 +305,7 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
       cases = std::move(*read);
     } else {
       // Own data: predict the next clicks of the newest 10% of sessions from the older 90%.
-      size_t keep = train.size() - train.size() / 10;
-      for (size_t s = keep; s < train.size(); ++s) {
-        const auto& items = train[s];
-        for (size_t k = 1; k < items.size(); ++k) {
-          cases.push_back({std::vector<std::string>(items.begin(), items.begin() + k), items[k]});
-        }
-      }
-      train.resize(keep);
+      cases = m::SplitNewestSessions(train);
       if (req.max_test && cases.size() > req.max_test) cases.resize(req.max_test);
     }
     if (sequential) {
@@ -353,6 +349,12 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
     m::SessionKnnOptions options = req.knn;
     options.kind = *type == ModelType::kSknn ? m::SessionKnnOptions::Kind::kSknn
                                              : m::SessionKnnOptions::Kind::kVsknn;
+    if (req.select_idf && *type == ModelType::kVsknn) {
+      options.idf_weighting =
+          m::SelectIdfWeighting(options, train, users, [&](const std::string& line) {
+            if (req.progress) std::fprintf(stderr, "%s\n", line.c_str());
+          });
+    }
     knn = std::make_unique<m::SessionKnn>(options);
     for (size_t i = 0; i < train.size(); ++i) {
       knn->AddSession(train[i]);

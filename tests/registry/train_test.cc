@@ -39,6 +39,7 @@ TEST(TrainTest, VsknnOnDigineticaSliceRegistersCandidate) {
   TrainRequest req = *slice;
   TempDir tmp;
   auto reg = Registry::Open(tmp.Sub("models"));
+  req.select_idf = true;  // chosen on the newest 10% of the training sessions, recorded
   auto out = TrainAndRegister(*reg, req);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->version, 1);
@@ -59,6 +60,11 @@ TEST(TrainTest, VsknnOnDigineticaSliceRegistersCandidate) {
   EXPECT_GT(hr20, 0.10);
   EXPECT_LT(hr20, 0.70);
   EXPECT_TRUE(fs::exists(reg->VersionDir(m.name, 1) + "/knn.bin"));
+
+  const double idf = KnnOptionsFromJson(m.options_json).idf_weighting;
+  EXPECT_TRUE(idf == 0.0 || idf == 1.0) << m.options_json;
+  req.model = "sknn";  // --select chooses V-SKNN's setting only
+  EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "select");
 
   // The registered artifact serves online with the trained options.
   ASSERT_TRUE(reg->Promote(m.name, 1).ok());

@@ -67,8 +67,6 @@ CLI::App* g_import_cmd = nullptr;
 using models::BenchmarkDataset;
 using models::Protocol;
 
-// Carves a validation split from the training sessions only: the first 90% train, the last 10% (the
-// most recent, as sessions are in time order) are expanded into (prefix, next) pairs.
 using common::ProgressBar;
 
 struct Result {

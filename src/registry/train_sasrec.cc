@@ -1,5 +1,6 @@
 #include "registry/train_sasrec.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <functional>
@@ -220,8 +221,12 @@ Result<TrainOutcome> TrainSasrecOnSessions(Registry& registry, const TrainReques
       scored |= !ranked.empty();
       eval.Add(ranked, cases[i].target);
     }
-    // TopKBatch answers nothing at all only when scoring failed (out of memory).
-    if (!scored && !lists.empty()) return Status::Internal("sasrec: scoring the test cases failed");
+    // TopKBatch answers nothing at all for prefixes with known items only when scoring failed
+    // (out of memory).
+    const bool any_known = std::any_of(prefixes.begin(), prefixes.end(), [](const auto& ids) {
+      return std::any_of(ids.begin(), ids.end(), [](int32_t id) { return id > 0; });
+    });
+    if (!scored && any_known) return Status::Internal("sasrec: scoring the test cases failed");
     std::string json = MetricsJson(eval, "session", "test", train_s, SecondsSince(start));
     auto pop = m::MakePopularityRecommender();
     pop->Fit(sessions);

@@ -149,21 +149,13 @@ steps:
   EXPECT_TRUE(host.reads_raw());
 
   // What counts is what the expressions read, not the words in them.
-  ASSERT_TRUE(host.Load(R"Y(
-name: raw
-version: 3
-steps:
-  - {id: f, type: filter, expr: "#input.type != 'raw' && #input.item_id != 'draw'"}
-)Y")
-                  .ok());
+  auto load_filter = [&](int version, const std::string& expr) {
+    return host.Load("name: raw\nversion: " + std::to_string(version) +
+                     "\nsteps:\n  - {id: f, type: filter, expr: \"" + expr + "\"}\n");
+  };
+  ASSERT_TRUE(load_filter(3, "#input.type != 'raw' && #input.item_id != 'draw'").ok());
   EXPECT_FALSE(host.reads_raw());
-  ASSERT_TRUE(host.Load(R"Y(
-name: raw
-version: 4
-steps:
-  - {id: f, type: filter, expr: "size(#input) > 0"}
-)Y")
-                  .ok());
+  ASSERT_TRUE(load_filter(4, "size(#input) > 0").ok());
   EXPECT_TRUE(host.reads_raw()) << "#input used whole holds raw";
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/json_text.h"
 #include "common/progress_bar.h"
 #include "models/benchmark_datasets.h"
@@ -136,9 +137,7 @@ std::unique_ptr<m::SessionRecommender> MakeModel(const std::string& name) {
   return m::MakeRecommender(name);
 }
 
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
+using common::SecondsSince;
 
 int RunEvaluate() {
   const BenchmarkDataset* dataset = models::FindBenchmarkDataset(g_args.dataset);

@@ -12,6 +12,11 @@ inline int64_t NowMs() {
       .count();
 }
 
+//! Seconds elapsed on the steady clock since `start`, for timings of offline work.
+inline double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 //! Monotonic nanoseconds, for latencies.
 inline int64_t MonoNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(

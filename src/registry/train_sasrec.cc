@@ -6,6 +6,7 @@
 #include <functional>
 #include <unordered_map>
 
+#include "common/clock.h"
 #include "common/progress_bar.h"
 #include "models/eval.h"
 
@@ -18,14 +19,11 @@ namespace streamrec::registry::internal {
 namespace m = streamrec::models;
 using common::Code;
 using common::Result;
+using common::SecondsSince;
 using common::Status;
 
 #ifdef STREAMREC_HAVE_TORCH
 namespace {
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 // What either protocol trains on: item ids 1..vocab.size(), oldest first.
 struct TrainingSequences {
   std::vector<std::vector<int32_t>> train;

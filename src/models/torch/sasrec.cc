@@ -193,6 +193,11 @@ Status ValidateOptions(const SasrecOptions& o, int32_t n_items) {
   return Status::Ok();
 }
 
+// The times of histories[start...] (Build reads them by index; empty when there are none).
+SequenceTimes TimesFrom(SequenceTimes times, size_t start) {
+  return times.size() > start ? times.subspan(start) : SequenceTimes{};
+}
+
 // Gap buckets only matter to kSlirec; 0 means "build no gap tensor".
 int64_t GapBuckets(const SasrecOptions& o) {
   return o.arch == SequenceArch::kSlirec ? o.time_buckets : 0;
@@ -296,7 +301,7 @@ struct SasrecModel::Impl {
     for (size_t start = 0; start < histories.size(); start += block) {
       const size_t end = std::min(histories.size(), start + block);
       auto batch = histories.subspan(start, end - start);
-      auto in = Build(batch, times.size() > start ? times.subspan(start) : SequenceTimes{});
+      auto in = Build(batch, TimesFrom(times, start));
       const auto& seq = in.seq;
       auto hidden = net->Encode(seq, in.gaps).select(1, -1);
       auto scores = hidden.matmul(weights.t());  // [B, n_items + 1]
@@ -415,6 +420,7 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
     int64_t since_best = 0;
     const int64_t t0 = SteadyMs();
     std::vector<size_t> order(examples.size());
+    const size_t report_every = std::max<size_t>(1, order.size() / 100);  // `steps`: ~1%
     std::iota(order.begin(), order.end(), 0);
     for (int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
       const int64_t e0 = SteadyMs();
@@ -473,8 +479,7 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
         optimizer.step();
         loss_sum += batch_loss * positions;
         loss_count += positions;
-        const size_t every = std::max<size_t>(1, order.size() / 100);
-        if (steps && (end == order.size() || end / every != start / every)) {
+        if (steps && (end == order.size() || end / report_every != start / report_every)) {
           steps(epoch, end, order.size());
         }
       }
@@ -630,7 +635,7 @@ std::vector<std::vector<std::pair<int32_t, float>>> SasrecModel::TopKBatch(
     for (size_t start = 0; start < histories.size(); start += block) {
       const size_t end = std::min(histories.size(), start + block);
       auto batch = histories.subspan(start, end - start);
-      auto in = impl_->Build(batch, times.size() > start ? times.subspan(start) : SequenceTimes{});
+      auto in = impl_->Build(batch, TimesFrom(times, start));
       auto hidden = impl_->net->Encode(in.seq, in.gaps).select(1, -1);  // [B, H]
       auto scores = hidden.matmul(impl_->net->ItemWeights().t()).contiguous();
       float* s = scores.data_ptr<float>();
@@ -671,8 +676,7 @@ Status SasrecModel::ScoreBatch(std::span<const std::vector<int32_t>> histories,
     const size_t block = ScoreRows(impl_->n_items);
     for (size_t start = 0; start < histories.size(); start += block) {
       const size_t end = std::min(histories.size(), start + block);
-      auto in = impl_->Build(histories.subspan(start, end - start),
-                             times.size() > start ? times.subspan(start) : SequenceTimes{});
+      auto in = impl_->Build(histories.subspan(start, end - start), TimesFrom(times, start));
       auto hidden = impl_->net->Encode(in.seq, in.gaps).select(1, -1);
       auto block_scores = hidden.matmul(impl_->net->ItemWeights().t()).contiguous();
       block_scores.select(1, 0).fill_(kNegInf);

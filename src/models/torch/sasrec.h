@@ -145,8 +145,8 @@ void SetTorchThreads(int threads);
 
 //! For training tools, once at start (process-wide glibc malloc settings): freed score blocks
 //! stay in the heap for the next step, instead of glibc giving the heap's top back to the
-//! kernel and page-faulting it in again at every step (a third of an epoch's time at 43k
-//! items). Score blocks are kept under the mmap threshold set here.
+//! kernel and page-faulting it in again at every step (about half of an epoch's time at
+//! 43k items). Score blocks are kept under the mmap threshold set here.
 void KeepFreedBlocksForReuse();
 
 //! The `model.pt` format version written by Save (Load also reads version 1, SASRec only).

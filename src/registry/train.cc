@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/clock.h"
 #include "common/progress_bar.h"
 #include "models/benchmark_datasets.h"
 #include "models/eval.h"
@@ -72,9 +73,7 @@ using models::Protocol;
 
 using common::ProgressBar;
 
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
+using common::SecondsSince;
 
 // Evaluates a trained SessionKnn in place (no second fit).
 class KnnView : public m::SessionRecommender {
@@ -254,17 +253,16 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
   // SASRec on a file of its own reads `user item item ...` lines, tested leave-one-out.
   const bool leave_one_out = spec ? spec->protocol == Protocol::kLeaveOneOut : sequential;
 
-  if ((*type == ModelType::kBlend) != !req.members.empty()) {
+  if (*type != ModelType::kBlend && !req.members.empty()) {
+    return Status::Invalid("invalid_members", "--members is for --model blend only", "members");
+  }
+  if (*type == ModelType::kBlend && req.members.size() < 2) {
     return Status::Invalid("invalid_members",
-                           req.members.empty() ? "--model blend needs --members NAME[@N],NAME[@N]"
-                                               : "--members is for --model blend only",
+                           "--model blend needs --members NAME[@N],NAME[@N] (2 or more)",
                            "members");
   }
   if (req.select_idf && *type != ModelType::kVsknn) {
     return Status::Invalid("invalid_select", "--select is for --model vsknn only", "select");
-  }
-  if (*type == ModelType::kBlend && req.members.size() < 2) {
-    return Status::Invalid("invalid_members", "--members: a blend needs 2 or more", "members");
   }
   if (*type == ModelType::kBlend && leave_one_out) {
     return Status::Invalid("invalid_dataset",
@@ -349,7 +347,7 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
     m::SessionKnnOptions options = req.knn;
     options.kind = *type == ModelType::kSknn ? m::SessionKnnOptions::Kind::kSknn
                                              : m::SessionKnnOptions::Kind::kVsknn;
-    if (req.select_idf && *type == ModelType::kVsknn) {
+    if (req.select_idf) {  // vsknn only (checked above)
       options.idf_weighting =
           m::SelectIdfWeighting(options, train, users, [&](const std::string& line) {
             if (req.progress) std::fprintf(stderr, "%s\n", line.c_str());

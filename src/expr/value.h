@@ -174,13 +174,10 @@ class Value {
     }
   }
   void Destroy() noexcept {
-    if (IsTrivial()) {
-      rep_ = Rep::kNull;
-      return;
-    }
-    // An inline string is always in std::string's own small buffer (made from a view or
-    // copied / moved from another inline string), so its destructor has nothing to do.
-    if (rep_ == Rep::kInlineString) {
+    // Trivial kinds own nothing, and an inline string is always in std::string's own small
+    // buffer (made from a view or copied / moved from another inline string), so its
+    // destructor has nothing to do.
+    if (IsTrivial() || rep_ == Rep::kInlineString) {
       rep_ = Rep::kNull;
       return;
     }

@@ -914,9 +914,7 @@ struct Runner::NodeCounters {
   // `in` is not counted: every step that takes an event ends it with exactly one outcome, so
   // it is their sum. The Prometheus counters read these (Counter::AddLive): one atomic per step
   // and event in all.
-  void Inc(size_t kind) {
-    if (kind != kIn) counts[kind].fetch_add(1, std::memory_order_relaxed);
-  }
+  void Inc(size_t outcome) { counts[outcome].fetch_add(1, std::memory_order_relaxed); }
   uint64_t Count(size_t kind) const {
     if (kind != kIn) return counts[kind].load(std::memory_order_relaxed);
     uint64_t in = 0;

@@ -66,6 +66,26 @@ TEST(SasrecTest, TopKMasksHistoryOnlyWhenAsked) {
   EXPECT_TRUE(RingModel().TopK(unknown, 5, true).empty());
 }
 
+// Sessions hold out the newest sequences whole: each of their prefixes is a validation case
+// (here 5 + 6 of them), and every other sequence trains to its last item.
+TEST(SasrecTest, HoldsOutTheNewestSequencesWholeWhenAsked) {
+  auto seqs = RingSequences(60);
+  seqs.push_back({1, 2, 3, 4, 5, 6});
+  seqs.push_back({9, 10, 11, 12, 13, 14, 15});
+  SasrecOptions o = FastOptions();
+  o.epochs = 4;
+  o.holdout_sequences = 2;
+  o.mask_validation_history = false;
+  auto trained = SasrecModel::Train(seqs, 40, o);
+  ASSERT_TRUE(trained.ok()) << trained.status().ToString();
+  EXPECT_EQ(trained->train_info().best_val.users, 11u);
+
+  o.holdout_sequences = 0;  // leave-one-out: one case per sequence of 3+ items
+  auto loo = SasrecModel::Train(seqs, 40, o);
+  ASSERT_TRUE(loo.ok()) << loo.status().ToString();
+  EXPECT_EQ(loo->train_info().best_val.users, seqs.size());
+}
+
 TEST(SasrecTest, SaveLoadRoundTripGivesIdenticalScores) {
   testing::TempDir dir;
   const std::string path = dir.Sub("model.pt");

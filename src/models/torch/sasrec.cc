@@ -376,6 +376,9 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
   std::vector<std::vector<int32_t>> val_histories;
   std::vector<std::vector<int64_t>> val_times;
   std::vector<int32_t> val_targets;
+  const size_t held_out_from =
+      train_seqs.size() -
+      std::min(train_seqs.size(), size_t(std::max<int64_t>(0, options.holdout_sequences)));
   for (size_t u = 0; u < train_seqs.size(); ++u) {
     const auto& seq = train_seqs[u];
     const bool timed = u < train_times.size() && train_times[u].size() == seq.size();
@@ -387,13 +390,17 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
       }
     }
     size_t n = seq.size();
-    if (validate && n >= 3) {
-      val_histories.emplace_back(seq.begin(), seq.end() - 1);
+    const auto hold_out = [&](size_t prefix) {
+      val_histories.emplace_back(seq.begin(), seq.begin() + prefix);
       val_times.emplace_back();
-      if (timed) val_times.back().assign(train_times[u].begin(), train_times[u].end() - 1);
-      val_targets.push_back(seq.back());
-      --n;
+      if (timed) val_times.back().assign(train_times[u].begin(), train_times[u].begin() + prefix);
+      val_targets.push_back(seq[prefix]);
+    };
+    if (validate && u >= held_out_from) {
+      for (size_t prefix = 1; prefix < n; ++prefix) hold_out(prefix);
+      continue;
     }
+    if (validate && held_out_from == train_seqs.size() && n >= 3) hold_out(--n);
     if (n < 2) continue;
     const size_t first = n > size_t(options.max_len) + 1 ? n - options.max_len - 1 : 0;
     examples.push_back({seq.data() + first, buckets > 0 ? gap_buckets[u].data() + first : nullptr,

@@ -66,6 +66,29 @@ TEST(SasrecTest, TopKMasksHistoryOnlyWhenAsked) {
   EXPECT_TRUE(RingModel().TopK(unknown, 5, true).empty());
 }
 
+// TopK's k items are the k best of the full score row, best first; batched users get the same.
+TEST(SasrecTest, TopKIsTheBestOfTheFullScores) {
+  const std::vector<std::vector<int32_t>> histories = {{3, 4, 5}, {20}, {39, 40, 1, 2}};
+  std::vector<float> scores;
+  ASSERT_TRUE(RingModel().ScoreBatch(histories, &scores).ok());
+  const size_t width = 41;
+  const auto batch = RingModel().TopKBatch(histories, 7, false);
+  for (size_t u = 0; u < histories.size(); ++u) {
+    std::vector<std::pair<int32_t, float>> full;
+    for (int32_t id = 1; id <= 40; ++id) full.emplace_back(id, scores[u * width + id]);
+    std::stable_sort(full.begin(), full.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    const auto top = RingModel().TopK(histories[u], 7, false);
+    ASSERT_EQ(top.size(), 7u);
+    ASSERT_EQ(batch[u].size(), 7u);
+    for (size_t j = 0; j < 7; ++j) {
+      EXPECT_EQ(top[j].first, full[j].first) << u << " " << j;
+      EXPECT_NEAR(top[j].second, full[j].second, 1e-4);
+      EXPECT_EQ(batch[u][j].first, top[j].first);
+    }
+  }
+}
+
 // Sessions hold out the newest sequences whole: each of their prefixes is a validation case
 // (here 5 + 6 of them), and every other sequence trains to its last item.
 TEST(SasrecTest, HoldsOutTheNewestSequencesWholeWhenAsked) {

@@ -31,6 +31,48 @@ size_t ScoreRows(int32_t n_items) {
 }
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// Users scored by matrix-vector products rather than one matrix product: sgemm repacks all
+// item weights (11 MB at 43k items) on every call, which was most of a single user's latency.
+constexpr int64_t kVectorProductRows = 4;
+
+// The k best finite scores of a row (position = item id) into `best`, best first, ties to the
+// lower id: one pass keeping a heap of the k best, which beats torch::topk's copy and select
+// of the whole row for the few items served.
+void BestOfRow(const float* row, int32_t size, size_t k,
+               std::vector<std::pair<int32_t, float>>& best) {
+  const auto better = [](const std::pair<int32_t, float>& a, const std::pair<int32_t, float>& b) {
+    return a.second > b.second || (a.second == b.second && a.first < b.first);
+  };
+  best.clear();
+  float floor = kNegInf;  // a score must beat it: -inf, then the k-th best once k are kept
+  for (int32_t id = 0; id < size; ++id) {
+    const float score = row[id];
+    if (!(score > floor)) continue;  // also skips NaN
+    if (best.size() == k) {
+      std::pop_heap(best.begin(), best.end(), better);
+      best.back() = {id, score};
+    } else {
+      best.emplace_back(id, score);
+    }
+    std::push_heap(best.begin(), best.end(), better);
+    if (best.size() == k) floor = best.front().second;
+  }
+  std::sort(best.begin(), best.end(), better);
+}
+
+// The last positions' states [B, H] against every item's weights [n_items + 1, H]: scores
+// [B, n_items + 1], contiguous.
+torch::Tensor ItemScores(const torch::Tensor& weights, const torch::Tensor& states) {
+  const int64_t rows = states.size(0);
+  if (rows > kVectorProductRows) return states.matmul(weights.t()).contiguous();
+  auto scores = torch::empty({rows, weights.size(0)}, weights.options());
+  for (int64_t i = 0; i < rows; ++i) {
+    auto row = scores.select(0, i);
+    torch::mv_out(row, weights, states.select(0, i));
+  }
+  return scores;
+}
+
 // Pre-LN transformer block: x + Attn(LN(x)), then x + FFN(LN(x)).
 class BlockImpl : public torch::nn::Module {
  public:
@@ -304,7 +346,7 @@ struct SasrecModel::Impl {
       auto in = Build(batch, TimesFrom(times, start));
       const auto& seq = in.seq;
       auto hidden = net->Encode(seq, in.gaps).select(1, -1);
-      auto scores = hidden.matmul(weights.t());  // [B, n_items + 1]
+      auto scores = ItemScores(weights, hidden);
       scores.select(1, 0).fill_(kNegInf);
       auto target = torch::empty({int64_t(batch.size()), 1}, torch::kLong);
       for (size_t i = 0; i < batch.size(); ++i) {
@@ -644,7 +686,7 @@ std::vector<std::vector<std::pair<int32_t, float>>> SasrecModel::TopKBatch(
       auto batch = histories.subspan(start, end - start);
       auto in = impl_->Build(batch, TimesFrom(times, start));
       auto hidden = impl_->net->Encode(in.seq, in.gaps).select(1, -1);  // [B, H]
-      auto scores = hidden.matmul(impl_->net->ItemWeights().t()).contiguous();
+      auto scores = ItemScores(impl_->net->ItemWeights(), hidden);
       float* s = scores.data_ptr<float>();
       for (size_t i = 0; i < batch.size(); ++i) {
         float* row = s + i * (size_t(n_items) + 1);
@@ -654,18 +696,10 @@ std::vector<std::vector<std::pair<int32_t, float>>> SasrecModel::TopKBatch(
           if (item > 0 && item <= n_items) row[item] = kNegInf;
         }
       }
-      auto [values, indices] = scores.topk(std::min<int64_t>(k, n_items), 1);
-      values = values.contiguous(), indices = indices.contiguous();
-      const int64_t width = values.size(1);
-      const auto* v = values.data_ptr<float>();
-      const auto* ix = indices.data_ptr<int64_t>();
       const auto last = in.seq.select(1, -1).contiguous();
       for (size_t i = 0; i < batch.size(); ++i) {
         if (last.data_ptr<int64_t>()[i] == 0) continue;  // no usable item
-        auto& list = out[start + i];
-        for (int64_t j = i * width; j < int64_t(i + 1) * width && v[j] != kNegInf; ++j) {
-          list.emplace_back(static_cast<int32_t>(ix[j]), v[j]);
-        }
+        BestOfRow(s + i * (size_t(n_items) + 1), n_items + 1, k, out[start + i]);
       }
     }
   } catch (const c10::Error&) {
@@ -685,7 +719,7 @@ Status SasrecModel::ScoreBatch(std::span<const std::vector<int32_t>> histories,
       const size_t end = std::min(histories.size(), start + block);
       auto in = impl_->Build(histories.subspan(start, end - start), TimesFrom(times, start));
       auto hidden = impl_->net->Encode(in.seq, in.gaps).select(1, -1);
-      auto block_scores = hidden.matmul(impl_->net->ItemWeights().t()).contiguous();
+      auto block_scores = ItemScores(impl_->net->ItemWeights(), hidden);
       block_scores.select(1, 0).fill_(kNegInf);
       std::copy_n(block_scores.data_ptr<float>(), block_scores.numel(),
                   scores->data() + start * width);

@@ -63,7 +63,7 @@ std::string OptionsJson(const m::SasrecOptions& options, bool timed) {
          ", \"epochs\": " + std::to_string(options.epochs) +
          ", \"patience\": " + std::to_string(options.patience) +
          ", \"mask_validation_history\": " + (options.mask_validation_history ? "true" : "false") +
-         ", \"holdout_sequences\": " + std::to_string(options.holdout_sequences) +
+         ", \"holdout_every\": " + std::to_string(options.holdout_every) +
          ", \"seed\": " + std::to_string(options.seed) + "}";
 }
 
@@ -234,10 +234,10 @@ Result<TrainOutcome> TrainSasrecOnSessions(Registry& registry, const TrainReques
            MetricsJson(m::EvaluateSessions(*pop, cases, {10, 20}), "session", "test", 0, 0) + "}";
   };
   m::SasrecOptions options = OptionsFor(req, manifest);
-  // Validation as the test: the newest 5% of sessions, every prefix -> next item, nothing
-  // masked; the other sessions train in full, their last clicks included.
+  // Validation as the test (every prefix -> next item, nothing masked) on every 20th session;
+  // the others train in full, their last clicks included.
   options.mask_validation_history = false;
-  options.holdout_sequences = static_cast<int64_t>(sessions.size() / 20);
+  options.holdout_every = 20;
   return TrainTestRegister(registry, req, data, std::move(manifest), options, test);
 }
 #else

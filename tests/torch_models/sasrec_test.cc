@@ -17,7 +17,6 @@
 namespace streamrec::models {
 namespace {
 
-
 // Users walking a ring of 40 items: the next item is always the following one.
 std::vector<std::vector<int32_t>> RingSequences(int users) {
   std::mt19937 rng(3);
@@ -89,21 +88,21 @@ TEST(SasrecTest, TopKIsTheBestOfTheFullScores) {
   }
 }
 
-// Sessions hold out the newest sequences whole: each of their prefixes is a validation case
-// (here 5 + 6 of them), and every other sequence trains to its last item.
-TEST(SasrecTest, HoldsOutTheNewestSequencesWholeWhenAsked) {
+// Sessions hold out every N-th sequence whole: each of its prefixes is a validation case (here
+// the 31st and 62nd sequences: 5 + 6 cases), and every other sequence trains to its last item.
+TEST(SasrecTest, HoldsOutEveryNthSequenceWholeWhenAsked) {
   auto seqs = RingSequences(60);
   seqs.push_back({1, 2, 3, 4, 5, 6});
   seqs.push_back({9, 10, 11, 12, 13, 14, 15});
   SasrecOptions o = FastOptions();
   o.epochs = 4;
-  o.holdout_sequences = 2;
+  o.holdout_every = 31;
   o.mask_validation_history = false;
   auto trained = SasrecModel::Train(seqs, 40, o);
   ASSERT_TRUE(trained.ok()) << trained.status().ToString();
   EXPECT_EQ(trained->train_info().best_val.users, 11u);
 
-  o.holdout_sequences = 0;  // leave-one-out: one case per sequence of 3+ items
+  o.holdout_every = 0;  // leave-one-out: one case per sequence of 3+ items
   auto loo = SasrecModel::Train(seqs, 40, o);
   ASSERT_TRUE(loo.ok()) << loo.status().ToString();
   EXPECT_EQ(loo->train_info().best_val.users, seqs.size());

@@ -418,9 +418,7 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
   std::vector<std::vector<int32_t>> val_histories;
   std::vector<std::vector<int64_t>> val_times;
   std::vector<int32_t> val_targets;
-  const size_t held_out_from =
-      train_seqs.size() -
-      std::min(train_seqs.size(), size_t(std::max<int64_t>(0, options.holdout_sequences)));
+  const bool whole_sequences = options.holdout_every > 1;
   for (size_t u = 0; u < train_seqs.size(); ++u) {
     const auto& seq = train_seqs[u];
     const bool timed = u < train_times.size() && train_times[u].size() == seq.size();
@@ -438,11 +436,11 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
       if (timed) val_times.back().assign(train_times[u].begin(), train_times[u].begin() + prefix);
       val_targets.push_back(seq[prefix]);
     };
-    if (validate && u >= held_out_from) {
+    if (validate && whole_sequences && u % options.holdout_every == options.holdout_every - 1) {
       for (size_t prefix = 1; prefix < n; ++prefix) hold_out(prefix);
       continue;
     }
-    if (validate && held_out_from == train_seqs.size() && n >= 3) hold_out(--n);
+    if (validate && !whole_sequences && n >= 3) hold_out(--n);
     if (n < 2) continue;
     const size_t first = n > size_t(options.max_len) + 1 ? n - options.max_len - 1 : 0;
     examples.push_back({seq.data() + first, buckets > 0 ? gap_buckets[u].data() + first : nullptr,

@@ -52,10 +52,11 @@ struct SasrecOptions {
   //! Validation ranks with the history's items masked (leave-one-out protocol); false for
   //! the session protocol, where the next item is often one already seen. Not saved.
   bool mask_validation_history = true;
-  //! With patience > 0: 0 holds out the last item of every sequence (leave-one-out); N > 0
-  //! holds out the last N sequences whole (the newest, for sessions in time order), each of
-  //! their prefixes predicting its next item, and trains on every item of the others. Not saved.
-  int64_t holdout_sequences = 0;
+  //! With patience > 0: 0 holds out the last item of every sequence (leave-one-out); N > 1
+  //! holds out every N-th sequence whole (spread over the whole time range, so the newest
+  //! sessions still train), each of its prefixes predicting its next item, and trains on every
+  //! item of the others (the session protocol). Not saved.
+  int64_t holdout_every = 0;
 };
 
 //! "sasrec" | "slirec".
@@ -93,7 +94,7 @@ class SasrecModel {
   //! `train_seqs`: one sequence per user, item ids 1..n_items, oldest first, the test item
   //! already removed. With options.patience > 0 the last item of every sequence with >= 3
   //! items is held out as that user's validation target (history masked, full ranking) and
-  //! the rest is trained on (or see options.holdout_sequences); the weights of the best
+  //! the rest is trained on (or see options.holdout_every); the weights of the best
   //! validation NDCG@10 epoch are kept.
   //! Training uses every position of each sequence (its last max_len + 1 items).
   //! `train_times`: see SequenceTimes.

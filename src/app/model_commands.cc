@@ -40,6 +40,7 @@ struct EvaluateArgs {
   size_t knn_k = m::SessionKnnOptions{}.k;
   size_t sample_size = m::SessionKnnOptions{}.sample_size;
   double idf_weighting = m::SessionKnnOptions{}.idf_weighting;
+  double position_decay = m::SessionKnnOptions{}.position_decay;
   bool quiet = false;
   bool select = false;
 };
@@ -129,6 +130,7 @@ m::SessionKnnOptions KnnOptions(const std::string& name) {
   options.k = g_args.knn_k;
   options.sample_size = g_args.sample_size;
   options.idf_weighting = g_args.idf_weighting;
+  options.position_decay = g_args.position_decay;
   return options;
 }
 
@@ -189,9 +191,11 @@ int RunEvaluate() {
   }
   if (g_args.select && !validation &&
       std::find(names.begin(), names.end(), "vsknn") != names.end()) {
-    g_args.idf_weighting = m::SelectIdfWeighting(
+    const auto chosen = m::SelectVsknnOptions(
         KnnOptions("vsknn"), train, users,
         [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+    g_args.idf_weighting = chosen.idf_weighting;
+    g_args.position_decay = chosen.position_decay;
   }
   std::vector<Result> results;
   for (const auto& name : names) {
@@ -353,13 +357,18 @@ void RegisterRegistryCommands(CLI::App& cli) {
   train->add_option("--idf-weighting", t.knn.idf_weighting, "vsknn: IDF weight of votes, 0 off")
       ->capture_default_str();
   train
+      ->add_option("--position-decay", t.knn.position_decay,
+                   "vsknn: votes decay as exp(-d/x) with the item's distance d from the shared "
+                   "item in the neighbour session, 0 off")
+      ->capture_default_str();
+  train
       ->add_option("--members", t.members,
                    "blend: registered models mixed with equal weights, NAME (production, else "
                    "latest) or NAME@N")
       ->delimiter(',');
-  train->add_flag("--select", t.select_idf,
-                  "vsknn: choose --idf-weighting (0 or 1) on a validation split of the training "
-                  "data (as evaluate --select)");
+  train->add_flag("--select", t.select_knn,
+                  "vsknn: choose --idf-weighting (0, 1) and --position-decay (0, 1, 2, 4, 8) on a "
+                  "validation split of the training data (as evaluate --select)");
   train->add_flag("--quiet", g_reg.quiet, "no progress output");
 
   auto* models =
@@ -431,11 +440,14 @@ void RegisterModelCommands(CLI::App& cli) {
       ->capture_default_str();
   cmd->add_option("--idf-weighting", g_args.idf_weighting, "vsknn: IDF weight of votes, 0 off")
       ->capture_default_str();
+  cmd->add_option("--position-decay", g_args.position_decay,
+                  "vsknn: votes decay as exp(-d/x) with the item's distance d from the shared item "
+                  "in the neighbour session, 0 off")
+      ->capture_default_str();
   cmd->add_flag("--quiet", g_args.quiet, "no progress bar");
   cmd->add_flag("--select", g_args.select,
-                "choose vsknn's --idf-weighting in {0, 1} on a validation "
-                "split carved from the "
-                "training data");
+                "choose vsknn's --idf-weighting (0, 1) and --position-decay (0, 1, 2, 4, 8) on a "
+                "validation split carved from the training data");
 }
 
 int RunModelCommand(CLI::App&) {

@@ -282,7 +282,8 @@ class SessionKnnRecommender : public SessionRecommender {
     if (options_.kind == SessionKnnOptions::Kind::kSknn) {
       out << " cosine on binary sessions";
     } else {
-      out << " weighting=p/L vote=1/d idf_weighting=" << options_.idf_weighting;
+      out << " weighting=p/L vote=1/d idf_weighting=" << options_.idf_weighting
+          << " position_decay=" << options_.position_decay;
     }
     return out.str();
   }
@@ -352,32 +353,37 @@ std::vector<NextItemCase> SplitNewestSessions(std::vector<std::vector<std::strin
   return cases;
 }
 
-double SelectIdfWeighting(const SessionKnnOptions& options,
-                          const std::vector<std::vector<std::string>>& train,
-                          std::span<const UserSequence> users,
-                          const std::function<void(const std::string&)>& log) {
+SessionKnnOptions SelectVsknnOptions(const SessionKnnOptions& options,
+                                     const std::vector<std::vector<std::string>>& train,
+                                     std::span<const UserSequence> users,
+                                     const std::function<void(const std::string&)>& log) {
   const bool leave_one_out = !users.empty();
   std::vector<std::vector<std::string>> fit = train;
   std::vector<NextItemCase> cases;
   if (!leave_one_out) cases = SplitNewestSessions(fit);
-  double best = -1, best_idf = 0;
-  for (double idf : {0.0, 1.0}) {
-    SessionKnnOptions candidate = options;
-    candidate.kind = SessionKnnOptions::Kind::kVsknn;
-    candidate.idf_weighting = idf;
-    auto model = MakeSessionKnnRecommender(candidate);
-    model->Fit(fit);
-    const double score = leave_one_out ? EvaluateLeaveOneOut(*model, users, true).Ndcg(10)
-                                       : EvaluateSessions(*model, cases).HitRate(20);
-    if (log) {
-      std::ostringstream line;
-      line << "select: vsknn idf_weighting=" << idf << " validation "
-           << (leave_one_out ? "NDCG@10" : "HR@20") << "=" << score;
-      log(line.str());
+  SessionKnnOptions best = options;
+  best.kind = SessionKnnOptions::Kind::kVsknn;
+  double best_score = -1;
+  for (double idf : kSelectIdfWeightings) {
+    for (double decay : kSelectPositionDecays) {
+      SessionKnnOptions candidate = best;
+      candidate.idf_weighting = idf;
+      candidate.position_decay = decay;
+      auto model = MakeSessionKnnRecommender(candidate);
+      model->Fit(fit);
+      const double score = leave_one_out ? EvaluateLeaveOneOut(*model, users, true).Ndcg(10)
+                                         : EvaluateSessions(*model, cases).HitRate(20);
+      if (log) {
+        std::ostringstream line;
+        line << "select: vsknn idf_weighting=" << idf << " position_decay=" << decay
+             << " validation " << (leave_one_out ? "NDCG@10" : "HR@20") << "=" << score;
+        log(line.str());
+      }
+      // Ties keep the earlier, simpler candidate.
+      if (score > best_score) best_score = score, best = candidate;
     }
-    if (score > best) best = score, best_idf = idf;
   }
-  return best_idf;
+  return best;
 }
 
 std::vector<std::vector<std::string>> LeaveOneOutTraining(std::span<const UserSequence> users) {

@@ -155,15 +155,20 @@ MultiKEvaluator EvaluateSessions(const SessionRecommender& model,
 //! order) become prefix -> next-item cases and are removed; the oldest 90% stay to train on.
 std::vector<NextItemCase> SplitNewestSessions(std::vector<std::vector<std::string>>& sessions);
 
-//! V-SKNN's IDF weighting (off, or 1 as a mild boost of rare items) chosen on a validation split
+//! The grid SelectVsknnOptions searches: IDF weighting off or 1 (a mild boost of rare items);
+//! position decay off or 1, 2, 4, 8 places (from sharp to mild).
+inline constexpr double kSelectIdfWeightings[] = {0.0, 1.0};
+inline constexpr double kSelectPositionDecays[] = {0.0, 1.0, 2.0, 4.0, 8.0};
+
+//! V-SKNN's idf_weighting and position_decay chosen from the grid above on a validation split
 //! of the training data only, never the test cases: sessions fit the oldest 90% and predict the
 //! next clicks of the newest 10% (criterion HR@20); leave-one-out (`users` not empty) predicts
 //! each user's second-to-last item (criterion NDCG@10). `options` gives the other settings;
-//! `log` (may be empty) hears one line per candidate.
-double SelectIdfWeighting(const SessionKnnOptions& options,
-                          const std::vector<std::vector<std::string>>& train,
-                          std::span<const UserSequence> users,
-                          const std::function<void(const std::string&)>& log = {});
+//! `log` (may be empty) hears one line per candidate. Returns `options` with the chosen pair.
+SessionKnnOptions SelectVsknnOptions(const SessionKnnOptions& options,
+                                     const std::vector<std::vector<std::string>>& train,
+                                     std::span<const UserSequence> users,
+                                     const std::function<void(const std::string&)>& log = {});
 
 //! Leave-one-out training data: every user's items but the last two (users with >= 3 items).
 std::vector<std::vector<std::string>> LeaveOneOutTraining(std::span<const UserSequence> users);

@@ -76,6 +76,20 @@ struct SessionKnn::Impl {
     options.sample_size = std::max<size_t>(options.sample_size, options.k);
     options.max_sessions = std::max<size_t>(options.max_sessions, 1);
     options.max_session_length = std::max<size_t>(options.max_session_length, 1);
+    if (options.kind == SessionKnnOptions::Kind::kVsknn && options.position_decay > 0) {
+      by_distance.resize(options.max_session_length);
+      for (size_t d = 0; d < by_distance.size(); ++d) {
+        by_distance[d] = std::exp(-static_cast<double>(d) / options.position_decay);
+      }
+    }
+  }
+
+  // Vote factor exp(-d / position_decay) of an item d places from the neighbour's anchor item;
+  // 1 when position_decay is off. Snapshots may hold longer sessions than max_session_length.
+  double PositionWeight(size_t j, size_t anchor) const {
+    if (by_distance.empty()) return 1.0;
+    const size_t d = j > anchor ? j - anchor : anchor - j;
+    return d < by_distance.size() ? by_distance[d] : 0.0;
   }
 
   struct Session {
@@ -93,6 +107,7 @@ struct SessionKnn::Impl {
   };
 
   SessionKnnOptions options;
+  std::vector<double> by_distance;  // PositionWeight's table; empty when off
   mutable std::shared_mutex mu;
   std::deque<Session> sessions;  // ascending seq; sessions[i].seq == first_seq + i
   uint64_t first_seq = 0, next_seq = 0;
@@ -209,19 +224,20 @@ struct SessionKnn::Impl {
       const Session* session;
       double similarity;
       double decay;
+      size_t anchor;  // index in session->items of the shared item the query clicked last
     };
     std::vector<Neighbor> neighbors;
     neighbors.reserve(candidates.size());
     for (uint64_t seq : candidates) {
       const Session& s = sessions[seq - first_seq];
-      size_t shared = 0, newest_pos = 0;
+      size_t shared = 0, newest_pos = 0, anchor = 0;
       double weight_sum = 0;
-      for (uint32_t id : s.items) {
-        auto it = query.find(id);
+      for (size_t j = 0; j < s.items.size(); ++j) {
+        auto it = query.find(s.items[j]);
         if (it == query.end()) continue;
         ++shared;
         weight_sum += it->second.weight;
-        newest_pos = std::max(newest_pos, it->second.last_pos);
+        if (it->second.last_pos > newest_pos) newest_pos = it->second.last_pos, anchor = j;
       }
       if (shared == 0) continue;
       if (vector_mode) {
@@ -229,11 +245,11 @@ struct SessionKnn::Impl {
         // distinct items; the vote decays with how far back the newest shared item is.
         double similarity = weight_sum / query_size;
         double decay = 1.0 / static_cast<double>(length - newest_pos + 1);
-        neighbors.push_back({&s, similarity, decay});
+        neighbors.push_back({&s, similarity, decay, anchor});
       } else {
         double similarity = static_cast<double>(shared) /
                             std::sqrt(query_size * static_cast<double>(s.items.size()));
-        neighbors.push_back({&s, similarity, 1.0});
+        neighbors.push_back({&s, similarity, 1.0, anchor});
       }
     }
     // Ties go to the more recent session (candidates are newest first; stable sort).
@@ -253,10 +269,13 @@ struct SessionKnn::Impl {
     std::unordered_map<uint32_t, double> scores;
     for (const auto& nb : neighbors) {
       const double vote = nb.similarity * nb.decay;
-      for (uint32_t id : nb.session->items) {
+      const auto& session_items = nb.session->items;
+      for (size_t j = 0; j < session_items.size(); ++j) {
+        const uint32_t id = session_items[j];
         if (excluded.contains(id)) continue;
         double v = vote;
         if (idf) v *= 1 + options.idf_weighting * std::log(total / items[id].df);
+        v *= PositionWeight(j, nb.anchor);
         scores[id] += v;
       }
     }

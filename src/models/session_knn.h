@@ -6,7 +6,8 @@
 // an item with it; the `k` most similar of them vote for their items with their similarity. SKNN
 // uses cosine similarity of binary item sets; V-SKNN weighs the query's items linearly by position
 // (p/L: the newest weighs 1) and each neighbour's vote by 1/d, d the distance from the end of the
-// query to the newest item it shares with it.
+// query to the newest item it shares with it; optionally (position_decay) each vote also decays
+// with the item's distance, in the neighbour session, from that shared item.
 //
 // Incremental and bounded: sessions are added whole (AddSession) or click by click (Observe; an
 // open session joins the index when closed or when it is the least recently updated of more than
@@ -33,6 +34,10 @@ struct SessionKnnOptions {
   size_t sample_size = 500;  //!< most recent sessions considered as neighbours
   //! V-SKNN only: votes are multiplied by (1 + idf_weighting * log(N / df(item))); 0 = off.
   double idf_weighting = 0;
+  //! V-SKNN only: a neighbour's vote for its item d places away from the neighbour's item that
+  //! the query clicked most recently is multiplied by exp(-d / position_decay); 0 = off. Items
+  //! seen next to what the shopper just viewed count more (STAN's lambda_3, Garg et al. 2019).
+  double position_decay = 0;
   size_t max_sessions = 2'000'000;     //!< indexed sessions; the oldest is evicted
   size_t max_session_length = 200;     //!< distinct items kept per indexed session
   size_t max_open_sessions = 100'000;  //!< sessions being built by Observe

@@ -290,6 +290,7 @@ std::string KnnOptionsJson(const m::SessionKnnOptions& o) {
                    {"k", o.k},
                    {"sample_size", o.sample_size},
                    {"idf_weighting", o.idf_weighting},
+                   {"position_decay", o.position_decay},
                    {"max_sessions", o.max_sessions},
                    {"max_session_length", o.max_session_length},
                    {"max_open_sessions", o.max_open_sessions}};
@@ -315,6 +316,9 @@ m::SessionKnnOptions KnnOptionsFromJson(std::string_view text) {
   size("max_open_sessions", &o.max_open_sessions);
   if (const auto* e = obj->if_contains("idf_weighting"); e && e->is_number()) {
     o.idf_weighting = e->to_number<double>();
+  }
+  if (const auto* e = obj->if_contains("position_decay"); e && e->is_number()) {
+    o.position_decay = e->to_number<double>();
   }
   if (const auto* e = obj->if_contains("kind"); e && e->is_string()) {
     o.kind = e->get_string() == "sknn" ? m::SessionKnnOptions::Kind::kSknn

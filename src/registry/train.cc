@@ -261,7 +261,7 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
                            "--model blend needs --members NAME[@N],NAME[@N] (2 or more)",
                            "members");
   }
-  if (req.select_idf && *type != ModelType::kVsknn) {
+  if (req.select_knn && *type != ModelType::kVsknn) {
     return Status::Invalid("invalid_select", "--select is for --model vsknn only", "select");
   }
   if (*type == ModelType::kBlend && leave_one_out) {
@@ -347,11 +347,10 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
     m::SessionKnnOptions options = req.knn;
     options.kind = *type == ModelType::kSknn ? m::SessionKnnOptions::Kind::kSknn
                                              : m::SessionKnnOptions::Kind::kVsknn;
-    if (req.select_idf) {  // vsknn only (checked above)
-      options.idf_weighting =
-          m::SelectIdfWeighting(options, train, users, [&](const std::string& line) {
-            if (req.progress) std::fprintf(stderr, "%s\n", line.c_str());
-          });
+    if (req.select_knn) {  // vsknn only (checked above)
+      options = m::SelectVsknnOptions(options, train, users, [&](const std::string& line) {
+        if (req.progress) std::fprintf(stderr, "%s\n", line.c_str());
+      });
     }
     knn = std::make_unique<m::SessionKnn>(options);
     for (size_t i = 0; i < train.size(); ++i) {

@@ -55,6 +55,29 @@ TEST(SessionKnnTest, VsknnWeighsRecentQueryItems) {
   EXPECT_EQ(out.front().item_id, "new");  // ties with q, broken by id
 }
 
+// position_decay: a neighbour's items count less the further they are from the shared item
+// the query clicked last (here "c", at the neighbour's third place), exp(-d / decay).
+TEST(SessionKnnTest, VsknnPositionDecayFavoursItemsNextToTheSharedOne) {
+  SessionKnnOptions options = Options(SessionKnnOptions::Kind::kVsknn);
+  options.position_decay = 2;
+  SessionKnn knn(options);
+  knn.AddSession(std::vector<std::string>{"a", "b", "c", "d", "e", "f"});
+  std::vector<std::string> query = {"x", "c"};
+  std::map<std::string, double> scores;
+  for (const auto& s : knn.Recommend(query, 10)) scores[s.item_id] = s.score;
+  // Similarity: weight of c (2/2) over 2 distinct query items; vote decay 1/1.
+  const double vote = 0.5;
+  EXPECT_NEAR(scores["c"], vote, 1e-12);
+  EXPECT_NEAR(scores["b"], vote * std::exp(-0.5), 1e-12);
+  EXPECT_NEAR(scores["d"], vote * std::exp(-0.5), 1e-12);
+  EXPECT_NEAR(scores["f"], vote * std::exp(-1.5), 1e-12);
+  EXPECT_GT(scores["e"], scores["f"]);
+
+  SessionKnn flat(Options(SessionKnnOptions::Kind::kVsknn));  // off: one vote for all
+  flat.AddSession(std::vector<std::string>{"a", "b", "c", "d", "e", "f"});
+  for (const auto& s : flat.Recommend(query, 10)) EXPECT_NEAR(s.score, vote, 1e-12) << s.item_id;
+}
+
 TEST(SessionKnnTest, BoundedAndIncremental) {
   SessionKnnOptions options = Options(SessionKnnOptions::Kind::kSknn);
   options.max_sessions = 2;

@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 
+#include "models/eval.h"
 #include "registry/model_host.h"
 #include "support/datasets.h"
 #include "support/temp_dir.h"
@@ -39,7 +41,7 @@ TEST(TrainTest, VsknnOnDigineticaSliceRegistersCandidate) {
   TrainRequest req = *slice;
   TempDir tmp;
   auto reg = Registry::Open(tmp.Sub("models"));
-  req.select_idf = true;  // chosen on the newest 10% of the training sessions, recorded
+  req.select_knn = true;  // chosen on the newest 10% of the training sessions, recorded
   auto out = TrainAndRegister(*reg, req);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->version, 1);
@@ -61,8 +63,12 @@ TEST(TrainTest, VsknnOnDigineticaSliceRegistersCandidate) {
   EXPECT_LT(hr20, 0.70);
   EXPECT_TRUE(fs::exists(reg->VersionDir(m.name, 1) + "/knn.bin"));
 
-  const double idf = KnnOptionsFromJson(m.options_json).idf_weighting;
-  EXPECT_TRUE(idf == 0.0 || idf == 1.0) << m.options_json;
+  const auto chosen = KnnOptionsFromJson(m.options_json);
+  EXPECT_TRUE(chosen.idf_weighting == 0.0 || chosen.idf_weighting == 1.0) << m.options_json;
+  EXPECT_NE(std::find(std::begin(models::kSelectPositionDecays),
+                      std::end(models::kSelectPositionDecays), chosen.position_decay),
+            std::end(models::kSelectPositionDecays))
+      << m.options_json;
   req.model = "sknn";  // --select chooses V-SKNN's setting only
   EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "select");
 

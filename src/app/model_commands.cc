@@ -363,12 +363,13 @@ void RegisterRegistryCommands(CLI::App& cli) {
       ->capture_default_str();
   train
       ->add_option("--members", t.members,
-                   "blend: registered models mixed with equal weights, NAME (production, else "
-                   "latest) or NAME@N")
+                   "blend: registered models mixed (equal weights, or see --select), NAME "
+                   "(production, else latest) or NAME@N")
       ->delimiter(',');
-  train->add_flag("--select", t.select_knn,
+  train->add_flag("--select", t.select,
                   "vsknn: choose --idf-weighting (0, 1) and --position-decay (0, 1, 2, 4, 8) on a "
-                  "validation split of the training data (as evaluate --select)");
+                  "validation split of the training data (as evaluate --select); blend: choose "
+                  "the members' weights on every 20th training session (held out by sasrec)");
   train->add_flag("--quiet", g_reg.quiet, "no progress output");
 
   auto* models =

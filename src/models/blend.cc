@@ -32,15 +32,18 @@ std::vector<double> Probabilities(const std::vector<ScoredItem>& list, ScoreScal
 }  // namespace
 
 std::vector<ScoredItem> BlendLists(std::span<const std::vector<ScoredItem>> lists,
-                                   std::span<const ScoreScale> scales, size_t n) {
+                                   std::span<const ScoreScale> scales,
+                                   std::span<const double> weights, size_t n) {
   assert(lists.size() == scales.size());
-  size_t present = 0;
-  for (const auto& list : lists) present += !list.empty();
-  if (present == 0 || n == 0) return {};
-  const double weight = 1.0 / double(present);
+  assert(weights.empty() || weights.size() == lists.size());
+  const auto weight_of = [&](size_t m) { return weights.empty() ? 1.0 : weights[m]; };
+  double present = 0;
+  for (size_t m = 0; m < lists.size(); ++m) present += lists[m].empty() ? 0 : weight_of(m);
+  if (!(present > 0) || n == 0) return {};
   std::unordered_map<std::string_view, double> mixture;
   for (size_t m = 0; m < lists.size(); ++m) {
     if (lists[m].empty()) continue;
+    const double weight = weight_of(m) / present;
     const auto p = Probabilities(lists[m], scales[m]);
     for (size_t i = 0; i < p.size(); ++i) mixture[lists[m][i].item_id] += weight * p[i];
   }

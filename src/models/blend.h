@@ -1,7 +1,7 @@
 // A hybrid of recommenders: each member's ranked list becomes a probability distribution over
-// its items and the members' distributions are averaged with equal weights (no setting to
-// choose, so nothing is tuned per dataset). Used offline (streamrec train --model blend) and
-// online (registry::ModelHost) alike.
+// its items and the members' distributions are mixed: with equal weights by default, or with
+// weights chosen on a validation split (streamrec train --model blend --select), never by hand.
+// Used offline (streamrec train --model blend) and online (registry::ModelHost) alike.
 #pragma once
 
 #include <cstddef>
@@ -22,11 +22,13 @@ enum class ScoreScale {
 //! from another's short list still gets the first member's share.
 inline constexpr size_t kBlendDepth = 100;
 
-//! The n best items of the equal-weight mixture of `lists` (one per member, best first, each
-//! read as `scales` says), best first; ties by item id. A member with an empty list (a cold
-//! user, unknown items) counts as absent: the others share its weight.
-//! REQUIRES: lists.size() == scales.size().
+//! The n best items of the mixture of `lists` (one per member, best first, each read as
+//! `scales` says) with `weights` (relative, > 0; empty: equal), best first; ties by item id. A
+//! member with an empty list (a cold user, unknown items) counts as absent: the others share its
+//! weight in proportion to theirs.
+//! REQUIRES: lists.size() == scales.size(); weights empty or of the same size.
 std::vector<ScoredItem> BlendLists(std::span<const std::vector<ScoredItem>> lists,
-                                   std::span<const ScoreScale> scales, size_t n);
+                                   std::span<const ScoreScale> scales,
+                                   std::span<const double> weights, size_t n);
 
 }  // namespace streamrec::models

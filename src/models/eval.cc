@@ -353,6 +353,25 @@ std::vector<NextItemCase> SplitNewestSessions(std::vector<std::vector<std::strin
   return cases;
 }
 
+std::vector<NextItemCase> SplitEveryNthSession(std::vector<std::vector<std::string>>& sessions,
+                                               size_t n) {
+  std::vector<NextItemCase> cases;
+  size_t kept = 0;
+  for (size_t s = 0; s < sessions.size(); ++s) {
+    auto& items = sessions[s];
+    if (s % n != n - 1) {
+      if (kept != s) sessions[kept] = std::move(items);
+      ++kept;
+      continue;
+    }
+    for (size_t k = 1; k < items.size(); ++k) {
+      cases.push_back({std::vector<std::string>(items.begin(), items.begin() + k), items[k]});
+    }
+  }
+  sessions.resize(kept);
+  return cases;
+}
+
 SessionKnnOptions SelectVsknnOptions(const SessionKnnOptions& options,
                                      const std::vector<std::vector<std::string>>& train,
                                      std::span<const UserSequence> users,

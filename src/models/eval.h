@@ -155,6 +155,15 @@ MultiKEvaluator EvaluateSessions(const SessionRecommender& model,
 //! order) become prefix -> next-item cases and are removed; the oldest 90% stay to train on.
 std::vector<NextItemCase> SplitNewestSessions(std::vector<std::vector<std::string>>& sessions);
 
+//! The validation sessions of what trains once on session data (SASRec, SLi-Rec, a blend's
+//! weights): every 20th, spread over the whole time range so the newest sessions still train.
+inline constexpr size_t kSessionHoldoutEvery = 20;
+
+//! Moves every n-th session (index % n == n - 1) out of `sessions` into prefix -> next-item
+//! cases, as SasrecOptions::holdout_every holds them out. REQUIRES: n > 1.
+std::vector<NextItemCase> SplitEveryNthSession(std::vector<std::vector<std::string>>& sessions,
+                                               size_t n);
+
 //! The grid SelectVsknnOptions searches: IDF weighting off or 1 (a mild boost of rare items);
 //! position decay off or 1, 2, 4, 8 places (from sharp to mild).
 inline constexpr double kSelectIdfWeightings[] = {0.0, 1.0};

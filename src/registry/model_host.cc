@@ -47,10 +47,15 @@ class BlendRecommender final : public m::Recommender {
   struct Member {
     std::shared_ptr<const m::Recommender> model;
     m::ScoreScale scale;
+    double weight;  // 0: equal shares
   };
   BlendRecommender(std::vector<Member> members, std::string label)
       : members_(std::move(members)), label_(std::move(label)) {
-    for (const auto& member : members_) scales_.push_back(member.scale);
+    for (const auto& member : members_) {
+      scales_.push_back(member.scale);
+      if (member.weight > 0) weights_.push_back(member.weight);
+    }
+    if (weights_.size() != members_.size()) weights_.clear();
   }
   m::RecommenderOutput Recommend(std::string_view tenant, std::string_view user,
                                  std::span<const std::string> items, size_t n) const override {
@@ -72,7 +77,7 @@ class BlendRecommender final : public m::Recommender {
         lists[k] =
             i < answers[k].size() ? std::move(answers[k][i].items) : std::vector<m::ScoredItem>{};
       }
-      out[i] = {m::BlendLists(lists, scales_, requests[i].n), label_};
+      out[i] = {m::BlendLists(lists, scales_, weights_, requests[i].n), label_};
     }
     return out;
   }
@@ -80,6 +85,7 @@ class BlendRecommender final : public m::Recommender {
  private:
   std::vector<Member> members_;
   std::vector<m::ScoreScale> scales_;
+  std::vector<double> weights_;  // empty: equal
   std::string label_;
 };
 
@@ -346,7 +352,20 @@ Result<std::vector<BlendMember>> BlendMembersFromJson(std::string_view text) {
       return Status::Invalid("invalid_blend", "each blend member needs a name and a version >= 1",
                              "members");
     }
-    out.push_back({std::string(name->get_string()), version->get_int64()});
+    double weight = 0;
+    if (const auto* w = member->if_contains("weight")) {
+      if (!w->is_number() || !(w->to_number<double>() > 0)) {
+        return Status::Invalid("invalid_blend", "a blend member's weight must be a number > 0",
+                               "members");
+      }
+      weight = w->to_number<double>();
+    }
+    out.push_back({std::string(name->get_string()), version->get_int64(), weight});
+  }
+  const auto weighted =
+      std::count_if(out.begin(), out.end(), [](const auto& m) { return m.weight > 0; });
+  if (weighted != 0 && weighted != static_cast<ptrdiff_t>(out.size())) {
+    return Status::Invalid("invalid_blend", "give every blend member a weight, or none", "members");
   }
   return out;
 }
@@ -354,9 +373,22 @@ Result<std::vector<BlendMember>> BlendMembersFromJson(std::string_view text) {
 std::string BlendOptionsJson(std::span<const BlendMember> members) {
   json::array list;
   for (const auto& member : members) {
-    list.push_back(json::object{{"name", member.name}, {"version", member.version}});
+    json::object entry{{"name", member.name}, {"version", member.version}};
+    if (member.weight > 0) entry["weight"] = member.weight;
+    list.push_back(std::move(entry));
   }
   return json::serialize(json::object{{"members", std::move(list)}});
+}
+
+std::shared_ptr<const m::Recommender> MakeKnnRecommender(std::unique_ptr<m::SessionKnn> knn,
+                                                         std::string label,
+                                                         bool keep_window_items) {
+  return std::make_shared<KnnRecommender>(std::move(knn), std::move(label), keep_window_items);
+}
+
+m::ScoreScale BlendScaleOf(ModelType type) {
+  const bool votes = type == ModelType::kVsknn || type == ModelType::kSknn;
+  return votes ? m::ScoreScale::kSimilarity : m::ScoreScale::kLogit;
 }
 
 Result<std::shared_ptr<const m::Recommender>> LoadRecommender(const Registry& registry,
@@ -388,9 +420,7 @@ Result<std::shared_ptr<const m::Recommender>> LoadRecommender(const Registry& re
             LoadRecommender(registry, *stored, member.name + "@v" + std::to_string(member.version),
                             keep_window_items);
         if (!model.ok()) return model.status();
-        const bool votes = stored->type == ModelType::kVsknn || stored->type == ModelType::kSknn;
-        loaded.push_back(
-            {std::move(*model), votes ? m::ScoreScale::kSimilarity : m::ScoreScale::kLogit});
+        loaded.push_back({std::move(*model), BlendScaleOf(stored->type), member.weight});
       }
       return std::shared_ptr<const m::Recommender>(
           std::make_shared<BlendRecommender>(std::move(loaded), std::move(label)));
@@ -402,8 +432,7 @@ Result<std::shared_ptr<const m::Recommender>> LoadRecommender(const Registry& re
                                                        : m::SessionKnnOptions::Kind::kVsknn;
       auto knn = std::make_unique<m::SessionKnn>(options);
       if (auto s = knn->Load((dir / "knn.bin").string()); !s.ok()) return s;
-      return std::shared_ptr<const m::Recommender>(
-          std::make_shared<KnnRecommender>(std::move(knn), std::move(label), keep_window_items));
+      return MakeKnnRecommender(std::move(knn), std::move(label), keep_window_items);
     }
     case ModelType::kSasrec:
     case ModelType::kSlirec:

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "models/blend.h"
 #include "models/session_knn.h"
 #include "registry/recommender.h"
 #include "registry/registry.h"
@@ -27,12 +28,14 @@ namespace streamrec::registry {
 std::string KnnOptionsJson(const models::SessionKnnOptions& options);
 models::SessionKnnOptions KnnOptionsFromJson(std::string_view json);
 
-//! A blend's member: a registered version.
+//! A blend's member: a registered version and its relative weight (0: equal shares).
 struct BlendMember {
   std::string name;
   int64_t version = 0;
+  double weight = 0;
 };
-//! A blend's training_options (`{"members": [{"name", "version"}, ...], ...}`), and back.
+//! A blend's training_options (`{"members": [{"name", "version"[, "weight"]}, ...], ...}`),
+//! and back. Weights are all given (> 0) or none.
 common::Result<std::vector<BlendMember>> BlendMembersFromJson(std::string_view json);
 std::string BlendOptionsJson(std::span<const BlendMember> members);
 
@@ -44,6 +47,13 @@ std::string BlendOptionsJson(std::span<const BlendMember> members);
 common::Result<std::shared_ptr<const models::Recommender>> LoadRecommender(
     const Registry& registry, const Manifest& manifest, std::string label,
     bool keep_window_items = false);
+
+//! A fitted session-kNN as LoadRecommender serves a registered one.
+std::shared_ptr<const models::Recommender> MakeKnnRecommender(
+    std::unique_ptr<models::SessionKnn> knn, std::string label, bool keep_window_items);
+
+//! How a blend reads a member's scores: votes for session-kNN, logits for the others.
+models::ScoreScale BlendScaleOf(ModelType type);
 
 //! The TorchScript contract (docs/REGISTRY.md): `inputs` may name only "items"
 //! (list<string>, required), "timestamps" (list<int64>) and "user_id" (string), each once, and,

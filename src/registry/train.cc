@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -138,8 +139,142 @@ Result<BlendMember> ResolveMember(const Registry& registry, const std::string& s
   return member;
 }
 
-// A blend of registered versions (models/blend.h): nothing to fit, scored on the test cases.
+// Each case's top `depth` from `model`, keeping the prefix's own items (session protocol), asked
+// in chunks so that a sequential model scores each chunk in one forward pass.
+std::vector<std::vector<m::ScoredItem>> ListsFor(const m::Recommender& model,
+                                                 std::span<const m::NextItemCase> cases,
+                                                 size_t depth, ProgressBar bar) {
+  std::vector<std::vector<m::ScoredItem>> lists;
+  lists.reserve(cases.size());
+  constexpr size_t kChunk = 512;
+  for (size_t first = 0; first < cases.size(); first += kChunk) {
+    const size_t last = std::min(cases.size(), first + kChunk);
+    std::vector<m::RecommendRequest> requests;
+    for (size_t i = first; i < last; ++i) {
+      requests.push_back({"eval", "eval", cases[i].prefix, depth, {}});
+    }
+    for (auto& answer : model.RecommendBatch(requests)) lists.push_back(std::move(answer.items));
+    lists.resize(last);  // a member that answered short has nothing for the rest
+    bar(last, cases.size());
+  }
+  return lists;
+}
+
+// A member as it was before the validation sessions: session-kNN refit on the other sessions; a
+// sequential model must have held out the same sessions itself (SASRec and SLi-Rec on sessions
+// do), anything else cannot be validated.
+Result<std::shared_ptr<const m::Recommender>> ValidationMember(
+    const Registry& registry, const Manifest& stored,
+    std::span<const std::vector<std::string>> fit_sessions, size_t all_sessions) {
+  const std::string label = stored.name + "@v" + std::to_string(stored.version);
+  auto refuse = [&](const std::string& why) {
+    return Status::Invalid("invalid_member", "--select: member " + label + " " + why, "members");
+  };
+  if (stored.type == ModelType::kVsknn || stored.type == ModelType::kSknn) {
+    auto options = KnnOptionsFromJson(stored.options_json);
+    options.kind = stored.type == ModelType::kSknn ? m::SessionKnnOptions::Kind::kSknn
+                                                   : m::SessionKnnOptions::Kind::kVsknn;
+    auto knn = std::make_unique<m::SessionKnn>(options);
+    for (const auto& session : fit_sessions) knn->AddSession(session);
+    return MakeKnnRecommender(std::move(knn), label, /*keep_window_items=*/true);
+  }
+  if (stored.type != ModelType::kSasrec && stored.type != ModelType::kSlirec) {
+    return refuse("is a " + std::string(ModelTypeName(stored.type)) +
+                  ": only session-kNN and sequential members can be validated");
+  }
+  boost::system::error_code ec;
+  const auto options = boost::json::parse(stored.options_json, ec);
+  const auto* every =
+      ec || !options.is_object() ? nullptr : options.as_object().if_contains("holdout_every");
+  if (!every || !every->is_int64() || every->get_int64() != int64_t(m::kSessionHoldoutEvery) ||
+      stored.training_data.sequences != all_sessions) {
+    return refuse("did not hold out every " + std::to_string(m::kSessionHoldoutEvery) +
+                  "th of these " + std::to_string(all_sessions) +
+                  " sessions while training: retrain it (streamrec train --model " +
+                  std::string(ModelTypeName(stored.type)) + ")");
+  }
+  return LoadRecommender(registry, stored, label, /*keep_window_items=*/true);
+}
+
+// Weight vectors to try for n members: equal shares first (ties keep it), then every split in
+// tenths with each member at least a tenth.
+std::vector<std::vector<double>> WeightCandidates(size_t n) {
+  std::vector<std::vector<double>> out{std::vector<double>(n, 1.0 / double(n))};
+  std::vector<int> tenths(n, 1);
+  std::function<void(size_t, int)> fill = [&](size_t member, int left) {
+    if (member + 1 == n) {
+      tenths[member] = left;
+      std::vector<double> w;
+      for (int t : tenths) w.push_back(t / 10.0);
+      out.push_back(std::move(w));
+      return;
+    }
+    for (int t = 1; t <= left - int(n - member - 1); ++t) {
+      tenths[member] = t;
+      fill(member + 1, left - t);
+    }
+  };
+  if (n >= 2 && n <= 10) fill(0, 10);
+  return out;
+}
+
+// The members' weights that give the best validation NDCG@20 (a figure that rewards both
+// hitting and ranking high) on every kSessionHoldoutEvery-th training session; a JSON record
+// of the choice in `record`.
+Result<std::vector<double>> SelectBlendWeights(const Registry& registry,
+                                               std::span<const BlendMember> members,
+                                               std::vector<std::vector<std::string>> sessions,
+                                               const TrainRequest& req, std::string* record) {
+  const size_t all_sessions = sessions.size();
+  const auto cases = m::SplitEveryNthSession(sessions, m::kSessionHoldoutEvery);
+  if (cases.empty()) {
+    return Status::Invalid("no_data", "--select: no validation session has 2 or more items",
+                           "select");
+  }
+  std::vector<std::vector<std::vector<m::ScoredItem>>> lists;  // [member][case]
+  std::vector<m::ScoreScale> scales;
+  for (const auto& member : members) {
+    auto stored = registry.Show(member.name, member.version);
+    if (!stored.ok()) return stored.status();
+    auto model = ValidationMember(registry, *stored, sessions, all_sessions);
+    if (!model.ok()) return model.status();
+    ProgressBar bar("validate " + stored->name, req.progress);
+    lists.push_back(ListsFor(**model, cases, m::kBlendDepth, bar));
+    scales.push_back(BlendScaleOf(stored->type));
+  }
+  std::vector<double> best;
+  double best_ndcg = -1;
+  std::ostringstream tried;
+  for (const auto& weights : WeightCandidates(members.size())) {
+    m::MultiKEvaluator eval({20});
+    std::vector<std::vector<m::ScoredItem>> per_case(members.size());
+    for (size_t c = 0; c < cases.size(); ++c) {
+      for (size_t k = 0; k < members.size(); ++k) per_case[k] = lists[k][c];
+      eval.Add(m::BlendLists(per_case, scales, weights, 20), cases[c].target);
+    }
+    std::ostringstream w;
+    for (size_t k = 0; k < weights.size(); ++k) w << (k ? ", " : "") << Num(weights[k]);
+    const double ndcg = eval.Ndcg(20);
+    if (req.progress) {
+      std::fprintf(stderr,
+                   "select: blend weights [%s] validation NDCG@20=%.4f HR@20=%.4f MRR@20=%.4f\n",
+                   w.str().c_str(), ndcg, eval.HitRate(20), eval.Mrr(20));
+    }
+    tried << (tried.tellp() > 0 ? ", " : "") << "{\"weights\": [" << w.str()
+          << "], \"NDCG@20\": " << Num(ndcg) << ", \"HR@20\": " << Num(eval.HitRate(20))
+          << ", \"MRR@20\": " << Num(eval.Mrr(20)) << "}";
+    if (ndcg > best_ndcg) best_ndcg = ndcg, best = weights;
+  }
+  *record =
+      "{\"criterion\": \"NDCG@20\", \"holdout_every\": " + std::to_string(m::kSessionHoldoutEvery) +
+      ", \"cases\": " + std::to_string(cases.size()) + ", \"tried\": [" + tried.str() + "]}";
+  return best;
+}
+
+// A blend of registered versions (models/blend.h): nothing to fit, scored on the test cases;
+// with req.select its weights are chosen on validation sessions of `train` first.
 Result<TrainOutcome> TrainBlend(Registry& registry, const TrainRequest& req,
+                                std::vector<std::vector<std::string>> train,
                                 std::span<const m::NextItemCase> cases, Manifest manifest) {
   std::vector<BlendMember> members;
   for (const auto& spec : req.members) {
@@ -152,26 +287,27 @@ Result<TrainOutcome> TrainBlend(Registry& registry, const TrainRequest& req,
     }
     members.push_back(std::move(*member));
   }
-  manifest.options_json = BlendOptionsJson(members);
   auto start = std::chrono::steady_clock::now();
+  std::string selection;
+  if (req.select) {
+    auto weights = SelectBlendWeights(registry, members, std::move(train), req, &selection);
+    if (!weights.ok()) return weights.status();
+    for (size_t k = 0; k < members.size(); ++k) members[k].weight = (*weights)[k];
+  }
+  manifest.options_json = BlendOptionsJson(members);
   auto model = LoadRecommender(registry, manifest, manifest.name, /*keep_window_items=*/true);
   if (!model.ok()) return model.status();
   const double load_s = SecondsSince(start);
   start = std::chrono::steady_clock::now();
-  ProgressBar bar("evaluate " + manifest.name, req.progress);
   m::MultiKEvaluator metrics({10, 20});
-  constexpr size_t kChunk = 512;  // one forward pass of a sequential member per chunk
-  for (size_t first = 0; first < cases.size(); first += kChunk) {
-    const size_t last = std::min(cases.size(), first + kChunk);
-    std::vector<m::RecommendRequest> requests;
-    for (size_t i = first; i < last; ++i) {
-      requests.push_back({"eval", "eval", cases[i].prefix, metrics.ks().back(), {}});
-    }
-    auto answers = (*model)->RecommendBatch(requests);
-    for (size_t i = first; i < last; ++i) metrics.Add(answers[i - first].items, cases[i].target);
-    bar(last, cases.size());
-  }
+  const auto lists = ListsFor(**model, cases, metrics.ks().back(),
+                              ProgressBar("evaluate " + manifest.name, req.progress));
+  for (size_t i = 0; i < cases.size(); ++i) metrics.Add(lists[i], cases[i].target);
   manifest.metrics_json = MetricsJson(metrics, "session", "test", load_s, SecondsSince(start));
+  if (!selection.empty()) {
+    manifest.metrics_json.pop_back();
+    manifest.metrics_json += ", \"selection\": " + selection + "}";
+  }
   return Finish(registry, std::move(manifest), {});
 }
 
@@ -261,8 +397,9 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
                            "--model blend needs --members NAME[@N],NAME[@N] (2 or more)",
                            "members");
   }
-  if (req.select_knn && *type != ModelType::kVsknn) {
-    return Status::Invalid("invalid_select", "--select is for --model vsknn only", "select");
+  if (req.select && *type != ModelType::kVsknn && *type != ModelType::kBlend) {
+    return Status::Invalid("invalid_select", "--select is for --model vsknn or blend only",
+                           "select");
   }
   if (*type == ModelType::kBlend && leave_one_out) {
     return Status::Invalid("invalid_dataset",
@@ -310,7 +447,9 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
       return internal::TrainSasrecOnSessions(registry, req, std::move(train), cases,
                                              std::move(manifest));
     }
-    if (*type == ModelType::kBlend) return TrainBlend(registry, req, cases, std::move(manifest));
+    if (*type == ModelType::kBlend) {
+      return TrainBlend(registry, req, std::move(train), cases, std::move(manifest));
+    }
   } else {
     auto read = m::ReadUserSequences(path);
     if (!read.ok()) return read.status();
@@ -347,7 +486,7 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
     m::SessionKnnOptions options = req.knn;
     options.kind = *type == ModelType::kSknn ? m::SessionKnnOptions::Kind::kSknn
                                              : m::SessionKnnOptions::Kind::kVsknn;
-    if (req.select_knn) {  // vsknn only (checked above)
+    if (req.select) {  // vsknn only (checked above)
       options = m::SelectVsknnOptions(options, train, users, [&](const std::string& line) {
         if (req.progress) std::fprintf(stderr, "%s\n", line.c_str());
       });

@@ -32,9 +32,11 @@ struct TrainRequest {
   int threads = 0;           //!< sasrec/slirec: torch threads while training; 0: the default
   int64_t max_len = 0;       //!< sasrec/slirec: most recent items fed; 0: the default
   models::SessionKnnOptions knn;
-  //! vsknn: knn.idf_weighting and knn.position_decay chosen on a validation split of the
-  //! training data (models::SelectVsknnOptions) instead of taken as given.
-  bool select_knn = false;
+  //! Settings chosen on a validation split of the training data instead of taken as given:
+  //! vsknn: knn.idf_weighting and knn.position_decay (models::SelectVsknnOptions); blend: the
+  //! members' weights (every models::kSessionHoldoutEvery-th session, which sequential members
+  //! must have held out).
+  bool select = false;
   //! blend: the registered members, "name" (its production version, else its latest) or
   //! "name@N"; two or more.
   std::vector<std::string> members;

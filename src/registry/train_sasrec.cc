@@ -234,10 +234,11 @@ Result<TrainOutcome> TrainSasrecOnSessions(Registry& registry, const TrainReques
            MetricsJson(m::EvaluateSessions(*pop, cases, {10, 20}), "session", "test", 0, 0) + "}";
   };
   m::SasrecOptions options = OptionsFor(req, manifest);
-  // Validation as the test (every prefix -> next item, nothing masked) on every 20th session;
-  // the others train in full, their last clicks included.
+  // Validation as the test (every prefix -> next item, nothing masked) on every 20th session
+  // (m::SplitEveryNthSession's split, which a blend's --select reuses); the others train in
+  // full, their last clicks included.
   options.mask_validation_history = false;
-  options.holdout_every = 20;
+  options.holdout_every = static_cast<int64_t>(m::kSessionHoldoutEvery);
   return TrainTestRegister(registry, req, data, std::move(manifest), options, test);
 }
 #else

@@ -41,7 +41,7 @@ TEST(TrainTest, VsknnOnDigineticaSliceRegistersCandidate) {
   TrainRequest req = *slice;
   TempDir tmp;
   auto reg = Registry::Open(tmp.Sub("models"));
-  req.select_knn = true;  // chosen on the newest 10% of the training sessions, recorded
+  req.select = true;  // chosen on the newest 10% of the training sessions, recorded
   auto out = TrainAndRegister(*reg, req);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->version, 1);
@@ -233,6 +233,28 @@ TEST(TrainTest, SasrecOnDigineticaSessionsUsesTheSessionProtocol) {
   }
   std::vector<std::string> cold{"no-such-item"};
   EXPECT_TRUE((*blend_host)->Recommend("t", "u", cold, 10).items.empty());
+
+  // --select: the weights come from the sessions SASRec held out (V-SKNN refit without them),
+  // recorded with every candidate tried, and serve.
+  req.select = true;
+  auto weighted = TrainAndRegister(*reg, req);
+  ASSERT_TRUE(weighted.ok()) << weighted.status().ToString();
+  auto chosen = BlendMembersFromJson(weighted->manifest.options_json);
+  ASSERT_TRUE(chosen.ok());
+  EXPECT_GT((*chosen)[0].weight, 0);
+  EXPECT_NEAR((*chosen)[0].weight + (*chosen)[1].weight, 1.0, 1e-9);
+  auto selection = boost::json::parse(weighted->manifest.metrics_json).at("selection").as_object();
+  EXPECT_EQ(selection.at("criterion").as_string(), "NDCG@20");
+  EXPECT_GT(selection.at("cases").as_int64(), 300);         // the prefixes of 200 sessions
+  EXPECT_EQ(selection.at("tried").as_array().size(), 10u);  // equal, then .1/.9 .. .9/.1
+  ASSERT_TRUE(reg->Promote("blend-diginetica", weighted->version).ok());
+  ASSERT_TRUE((*blend_host)->Reload().ok());
+  EXPECT_EQ((*blend_host)->Recommend("t", "u", window, 10).items.size(), 10u);
+  // A sequential member that did not hold out these sessions cannot be validated.
+  req.max_sessions = 3'000;
+  EXPECT_EQ(TrainAndRegister(*reg, req).status().field, "members");
+  req.max_sessions = 4'000;
+  req.select = false;
 
   // Bad members are named.
   req.members = {"sasrec-diginetica"};

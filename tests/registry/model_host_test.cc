@@ -172,11 +172,37 @@ TEST(KnnOptionsTest, RoundTrip) {
   o.k = 7;
   o.sample_size = 33;
   o.idf_weighting = 1;
+  o.position_decay = 4;
   auto back = KnnOptionsFromJson(KnnOptionsJson(o));
   EXPECT_EQ(back.kind, o.kind);
   EXPECT_EQ(back.k, 7u);
   EXPECT_EQ(back.sample_size, 33u);
   EXPECT_EQ(back.idf_weighting, 1);
+  EXPECT_EQ(back.position_decay, 4);
+}
+
+TEST(BlendOptionsTest, WeightsRoundTripAndBadOnesAreNamed) {
+  const std::vector<BlendMember> members{{"a", 1, 0.3}, {"b", 2, 0.7}};
+  auto back = BlendMembersFromJson(BlendOptionsJson(members));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_EQ((*back)[1].name, "b");
+  EXPECT_EQ((*back)[1].version, 2);
+  EXPECT_DOUBLE_EQ((*back)[1].weight, 0.7);
+  auto equal = BlendMembersFromJson(R"({"members": [{"name": "a", "version": 1},
+                                                    {"name": "b", "version": 2}]})");
+  ASSERT_TRUE(equal.ok());
+  EXPECT_EQ((*equal)[0].weight, 0);  // equal shares
+  for (
+      const char* bad : {
+          R"({"members": [{"name": "a", "version": 1, "weight": 0.5}, {"name": "b", "version": 2}]})",
+          R"({"members": [{"name": "a", "version": 1, "weight": -1}, {"name": "b", "version": 2, "weight": 1}]})",
+          R"({"members": [{"name": "a", "version": 1, "weight": "x"}, {"name": "b", "version": 2, "weight": 1}]})",
+      }) {
+    auto parsed = BlendMembersFromJson(bad);
+    EXPECT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(parsed.status().field, "members") << bad;
+  }
 }
 
 }  // namespace

@@ -360,6 +360,7 @@ void RegisterRegistryCommands(CLI::App& cli) {
       ->add_option("--position-decay", t.knn.position_decay,
                    "vsknn: votes decay as exp(-d/x) with the item's distance d from the shared "
                    "item in the neighbour session, 0 off")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   train
       ->add_option("--members", t.members,
@@ -444,6 +445,7 @@ void RegisterModelCommands(CLI::App& cli) {
   cmd->add_option("--position-decay", g_args.position_decay,
                   "vsknn: votes decay as exp(-d/x) with the item's distance d from the shared item "
                   "in the neighbour session, 0 off")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_flag("--quiet", g_args.quiet, "no progress bar");
   cmd->add_flag("--select", g_args.select,

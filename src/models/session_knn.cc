@@ -89,7 +89,8 @@ struct SessionKnn::Impl {
   double PositionWeight(size_t j, size_t anchor) const {
     if (by_distance.empty()) return 1.0;
     const size_t d = j > anchor ? j - anchor : anchor - j;
-    return d < by_distance.size() ? by_distance[d] : 0.0;
+    return d < by_distance.size() ? by_distance[d]
+                                  : std::exp(-static_cast<double>(d) / options.position_decay);
   }
 
   struct Session {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cassert>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -55,7 +57,8 @@ class BlendRecommender final : public m::Recommender {
       scales_.push_back(member.scale);
       if (member.weight > 0) weights_.push_back(member.weight);
     }
-    if (weights_.size() != members_.size()) weights_.clear();
+    // BlendMembersFromJson gives every member a weight or none.
+    assert(weights_.empty() || weights_.size() == members_.size());
   }
   m::RecommenderOutput Recommend(std::string_view tenant, std::string_view user,
                                  std::span<const std::string> items, size_t n) const override {
@@ -354,7 +357,8 @@ Result<std::vector<BlendMember>> BlendMembersFromJson(std::string_view text) {
     }
     double weight = 0;
     if (const auto* w = member->if_contains("weight")) {
-      if (!w->is_number() || !(w->to_number<double>() > 0)) {
+      if (!w->is_number() || !std::isfinite(w->to_number<double>()) ||
+          !(w->to_number<double>() > 0)) {
         return Status::Invalid("invalid_blend", "a blend member's weight must be a number > 0",
                                "members");
       }
@@ -384,6 +388,11 @@ std::shared_ptr<const m::Recommender> MakeKnnRecommender(std::unique_ptr<m::Sess
                                                          std::string label,
                                                          bool keep_window_items) {
   return std::make_shared<KnnRecommender>(std::move(knn), std::move(label), keep_window_items);
+}
+
+m::SessionKnnOptions::Kind KnnKindOf(ModelType type) {
+  return type == ModelType::kSknn ? m::SessionKnnOptions::Kind::kSknn
+                                  : m::SessionKnnOptions::Kind::kVsknn;
 }
 
 m::ScoreScale BlendScaleOf(ModelType type) {
@@ -428,8 +437,7 @@ Result<std::shared_ptr<const m::Recommender>> LoadRecommender(const Registry& re
     case ModelType::kVsknn:
     case ModelType::kSknn: {
       auto options = KnnOptionsFromJson(manifest.options_json);
-      options.kind = manifest.type == ModelType::kSknn ? m::SessionKnnOptions::Kind::kSknn
-                                                       : m::SessionKnnOptions::Kind::kVsknn;
+      options.kind = KnnKindOf(manifest.type);
       auto knn = std::make_unique<m::SessionKnn>(options);
       if (auto s = knn->Load((dir / "knn.bin").string()); !s.ok()) return s;
       return MakeKnnRecommender(std::move(knn), std::move(label), keep_window_items);

@@ -48,6 +48,9 @@ common::Result<std::shared_ptr<const models::Recommender>> LoadRecommender(
     const Registry& registry, const Manifest& manifest, std::string label,
     bool keep_window_items = false);
 
+//! The session-kNN kind of a registered type (kSknn for sknn, else kVsknn).
+models::SessionKnnOptions::Kind KnnKindOf(ModelType type);
+
 //! A fitted session-kNN as LoadRecommender serves a registered one.
 std::shared_ptr<const models::Recommender> MakeKnnRecommender(
     std::unique_ptr<models::SessionKnn> knn, std::string label, bool keep_window_items);

@@ -172,8 +172,7 @@ Result<std::shared_ptr<const m::Recommender>> ValidationMember(
   };
   if (stored.type == ModelType::kVsknn || stored.type == ModelType::kSknn) {
     auto options = KnnOptionsFromJson(stored.options_json);
-    options.kind = stored.type == ModelType::kSknn ? m::SessionKnnOptions::Kind::kSknn
-                                                   : m::SessionKnnOptions::Kind::kVsknn;
+    options.kind = KnnKindOf(stored.type);
     auto knn = std::make_unique<m::SessionKnn>(options);
     for (const auto& session : fit_sessions) knn->AddSession(session);
     return MakeKnnRecommender(std::move(knn), label, /*keep_window_items=*/true);
@@ -182,28 +181,40 @@ Result<std::shared_ptr<const m::Recommender>> ValidationMember(
     return refuse("is a " + std::string(ModelTypeName(stored.type)) +
                   ": only session-kNN and sequential members can be validated");
   }
+  // Its options say whether it held out (and so never trained on) the validation sessions.
   boost::system::error_code ec;
   const auto options = boost::json::parse(stored.options_json, ec);
-  const auto* every =
-      ec || !options.is_object() ? nullptr : options.as_object().if_contains("holdout_every");
-  if (!every || !every->is_int64() || every->get_int64() != int64_t(m::kSessionHoldoutEvery) ||
-      stored.training_data.sequences != all_sessions) {
+  const auto* object = ec ? nullptr : options.if_object();
+  const auto option = [&](const char* key) -> int64_t {
+    const auto* v = object ? object->if_contains(key) : nullptr;
+    return v && v->is_int64() ? v->get_int64() : 0;
+  };
+  const std::string retrain =
+      ": retrain it (streamrec train --model " + std::string(ModelTypeName(stored.type)) + ")";
+  if (option("holdout_every") != int64_t(m::kSessionHoldoutEvery) || option("patience") <= 0) {
     return refuse("did not hold out every " + std::to_string(m::kSessionHoldoutEvery) +
-                  "th of these " + std::to_string(all_sessions) +
-                  " sessions while training: retrain it (streamrec train --model " +
-                  std::string(ModelTypeName(stored.type)) + ")");
+                  "th session while training" + retrain);
+  }
+  if (stored.training_data.sequences != all_sessions) {
+    return refuse("trained on " + std::to_string(stored.training_data.sequences) +
+                  " sessions, the blend has " + std::to_string(all_sessions) + " (--max-sessions)" +
+                  retrain);
   }
   return LoadRecommender(registry, stored, label, /*keep_window_items=*/true);
 }
 
-// Weight vectors to try for n members: equal shares first (ties keep it), then every split in
-// tenths with each member at least a tenth.
+// Members a blend's --select can weigh: each gets at least a tenth.
+constexpr size_t kMaxSelectMembers = 10;
+
+// Weight vectors to try for n members (2..kMaxSelectMembers): equal shares first (ties keep
+// it), then every other split in tenths with each member at least a tenth.
 std::vector<std::vector<double>> WeightCandidates(size_t n) {
   std::vector<std::vector<double>> out{std::vector<double>(n, 1.0 / double(n))};
   std::vector<int> tenths(n, 1);
   std::function<void(size_t, int)> fill = [&](size_t member, int left) {
     if (member + 1 == n) {
       tenths[member] = left;
+      if (std::all_of(tenths.begin(), tenths.end(), [&](int t) { return t * n == 10; })) return;
       std::vector<double> w;
       for (int t : tenths) w.push_back(t / 10.0);
       out.push_back(std::move(w));
@@ -214,7 +225,7 @@ std::vector<std::vector<double>> WeightCandidates(size_t n) {
       fill(member + 1, left - t);
     }
   };
-  if (n >= 2 && n <= 10) fill(0, 10);
+  if (n >= 2 && n <= kMaxSelectMembers) fill(0, 10);
   return out;
 }
 
@@ -231,15 +242,16 @@ Result<std::vector<double>> SelectBlendWeights(const Registry& registry,
     return Status::Invalid("no_data", "--select: no validation session has 2 or more items",
                            "select");
   }
-  std::vector<std::vector<std::vector<m::ScoredItem>>> lists;  // [member][case]
+  std::vector<std::vector<std::vector<m::ScoredItem>>> by_case(cases.size());  // [case][member]
   std::vector<m::ScoreScale> scales;
   for (const auto& member : members) {
     auto stored = registry.Show(member.name, member.version);
     if (!stored.ok()) return stored.status();
     auto model = ValidationMember(registry, *stored, sessions, all_sessions);
     if (!model.ok()) return model.status();
-    ProgressBar bar("validate " + stored->name, req.progress);
-    lists.push_back(ListsFor(**model, cases, m::kBlendDepth, bar));
+    auto lists = ListsFor(**model, cases, m::kBlendDepth,
+                          ProgressBar("validate " + stored->name, req.progress));
+    for (size_t c = 0; c < cases.size(); ++c) by_case[c].push_back(std::move(lists[c]));
     scales.push_back(BlendScaleOf(stored->type));
   }
   std::vector<double> best;
@@ -247,10 +259,8 @@ Result<std::vector<double>> SelectBlendWeights(const Registry& registry,
   std::ostringstream tried;
   for (const auto& weights : WeightCandidates(members.size())) {
     m::MultiKEvaluator eval({20});
-    std::vector<std::vector<m::ScoredItem>> per_case(members.size());
     for (size_t c = 0; c < cases.size(); ++c) {
-      for (size_t k = 0; k < members.size(); ++k) per_case[k] = lists[k][c];
-      eval.Add(m::BlendLists(per_case, scales, weights, 20), cases[c].target);
+      eval.Add(m::BlendLists(by_case[c], scales, weights, 20), cases[c].target);
     }
     std::ostringstream w;
     for (size_t k = 0; k < weights.size(); ++k) w << (k ? ", " : "") << Num(weights[k]);
@@ -287,13 +297,21 @@ Result<TrainOutcome> TrainBlend(Registry& registry, const TrainRequest& req,
     }
     members.push_back(std::move(*member));
   }
-  auto start = std::chrono::steady_clock::now();
   std::string selection;
   if (req.select) {
+    if (members.size() > kMaxSelectMembers) {
+      return Status::Invalid(
+          "invalid_members",
+          "--select weighs at most " + std::to_string(kMaxSelectMembers) + " members", "members");
+    }
+    const auto start = std::chrono::steady_clock::now();
     auto weights = SelectBlendWeights(registry, members, std::move(train), req, &selection);
     if (!weights.ok()) return weights.status();
     for (size_t k = 0; k < members.size(); ++k) members[k].weight = (*weights)[k];
+    selection.pop_back();
+    selection += ", \"seconds\": " + Num(SecondsSince(start)) + "}";
   }
+  auto start = std::chrono::steady_clock::now();
   manifest.options_json = BlendOptionsJson(members);
   auto model = LoadRecommender(registry, manifest, manifest.name, /*keep_window_items=*/true);
   if (!model.ok()) return model.status();
@@ -484,8 +502,7 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
     manifest.options_json = "{\"window\": 5, \"replay_tenant\": \"eval\"}";
   } else {
     m::SessionKnnOptions options = req.knn;
-    options.kind = *type == ModelType::kSknn ? m::SessionKnnOptions::Kind::kSknn
-                                             : m::SessionKnnOptions::Kind::kVsknn;
+    options.kind = KnnKindOf(*type);
     if (req.select) {  // vsknn only (checked above)
       options = m::SelectVsknnOptions(options, train, users, [&](const std::string& line) {
         if (req.progress) std::fprintf(stderr, "%s\n", line.c_str());

@@ -101,6 +101,24 @@ TEST(LeaveOneOutTest, HandMadeExample) {
   EXPECT_DOUBLE_EQ(val.Ndcg(5), 0.5 / 4);
 }
 
+// Every n-th session (index % n == n - 1, as SasrecOptions::holdout_every) becomes its prefix ->
+// next-item cases; the others stay, in order.
+TEST(SplitEveryNthSessionTest, HoldsOutTheSameSessionsAsSasrec) {
+  std::vector<std::vector<std::string>> sessions;
+  for (int s = 0; s < 7; ++s) sessions.push_back({"a" + std::to_string(s), "b", "c"});
+  sessions[5] = {"only"};  // held out, but one item makes no case
+  auto cases = SplitEveryNthSession(sessions, 3);
+  ASSERT_EQ(cases.size(), 2u);  // session 2: a2 -> b, a2 b -> c; session 5: none
+  EXPECT_EQ(cases[0].prefix, (std::vector<std::string>{"a2"}));
+  EXPECT_EQ(cases[0].target, "b");
+  EXPECT_EQ(cases[1].prefix, (std::vector<std::string>{"a2", "b"}));
+  EXPECT_EQ(cases[1].target, "c");
+  ASSERT_EQ(sessions.size(), 5u);
+  std::vector<std::string> firsts;
+  for (const auto& s : sessions) firsts.push_back(s.front());
+  EXPECT_EQ(firsts, (std::vector<std::string>{"a0", "a1", "a3", "a4", "a6"}));
+}
+
 TEST(LeaveOneOutTest, ReadsBeauty) {
   auto path = testing::DatasetPath("s3rec-amazon-yelp-lastfm/Beauty.txt.gz");
   if (!path) GTEST_SKIP() << "datasets not present";

@@ -245,8 +245,8 @@ TEST(TrainTest, SasrecOnDigineticaSessionsUsesTheSessionProtocol) {
   EXPECT_NEAR((*chosen)[0].weight + (*chosen)[1].weight, 1.0, 1e-9);
   auto selection = boost::json::parse(weighted->manifest.metrics_json).at("selection").as_object();
   EXPECT_EQ(selection.at("criterion").as_string(), "NDCG@20");
-  EXPECT_GT(selection.at("cases").as_int64(), 300);         // the prefixes of 200 sessions
-  EXPECT_EQ(selection.at("tried").as_array().size(), 10u);  // equal, then .1/.9 .. .9/.1
+  EXPECT_GT(selection.at("cases").as_int64(), 300);        // the prefixes of 200 sessions
+  EXPECT_EQ(selection.at("tried").as_array().size(), 9u);  // equal, then .1/.9 .. .9/.1 but .5/.5
   ASSERT_TRUE(reg->Promote("blend-diginetica", weighted->version).ok());
   ASSERT_TRUE((*blend_host)->Reload().ok());
   EXPECT_EQ((*blend_host)->Recommend("t", "u", window, 10).items.size(), 10u);

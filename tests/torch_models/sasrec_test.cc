@@ -65,9 +65,11 @@ TEST(SasrecTest, TopKMasksHistoryOnlyWhenAsked) {
   EXPECT_TRUE(RingModel().TopK(unknown, 5, true).empty());
 }
 
-// TopK's k items are the k best of the full score row, best first; batched users get the same.
+// TopK's k items are the k best of the full score row, best first; batched users get the same
+// (six users: scored by one matrix product, where one user is a matrix-vector product).
 TEST(SasrecTest, TopKIsTheBestOfTheFullScores) {
-  const std::vector<std::vector<int32_t>> histories = {{3, 4, 5}, {20}, {39, 40, 1, 2}};
+  const std::vector<std::vector<int32_t>> histories = {{3, 4, 5}, {20},     {39, 40, 1, 2},
+                                                       {7},       {11, 30}, {25, 26, 27, 28}};
   std::vector<float> scores;
   ASSERT_TRUE(RingModel().ScoreBatch(histories, &scores).ok());
   const size_t width = 41;

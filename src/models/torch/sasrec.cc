@@ -229,6 +229,9 @@ Status ValidateOptions(const SasrecOptions& o, int32_t n_items) {
     return Status::Invalid("bad_option", "max_seconds must be >= 0", "max_seconds");
   }
   if (o.short_len < 0) return Status::Invalid("bad_option", "short_len must be >= 0", "short_len");
+  if (o.holdout_every < 0 || o.holdout_every == 1) {
+    return Status::Invalid("bad_option", "holdout_every must be 0 or >= 2", "holdout_every");
+  }
   if (o.arch == SequenceArch::kSlirec && (o.time_buckets < 2 || o.time_buckets > 64)) {
     return Status::Invalid("bad_option", "time_buckets must be in 2..64", "time_buckets");
   }
@@ -418,7 +421,8 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
   std::vector<std::vector<int32_t>> val_histories;
   std::vector<std::vector<int64_t>> val_times;
   std::vector<int32_t> val_targets;
-  const bool whole_sequences = options.holdout_every > 1;
+  // Whole sequences held out every `every`-th (0: the last item of each instead).
+  const size_t every = options.holdout_every > 1 ? static_cast<size_t>(options.holdout_every) : 0;
   for (size_t u = 0; u < train_seqs.size(); ++u) {
     const auto& seq = train_seqs[u];
     const bool timed = u < train_times.size() && train_times[u].size() == seq.size();
@@ -436,11 +440,11 @@ Result<SasrecModel> SasrecModel::Train(const std::vector<std::vector<int32_t>>& 
       if (timed) val_times.back().assign(train_times[u].begin(), train_times[u].begin() + prefix);
       val_targets.push_back(seq[prefix]);
     };
-    if (validate && whole_sequences && u % options.holdout_every == options.holdout_every - 1) {
+    if (validate && every > 0 && u % every == every - 1) {
       for (size_t prefix = 1; prefix < n; ++prefix) hold_out(prefix);
       continue;
     }
-    if (validate && !whole_sequences && n >= 3) hold_out(--n);
+    if (validate && every == 0 && n >= 3) hold_out(--n);
     if (n < 2) continue;
     const size_t first = n > size_t(options.max_len) + 1 ? n - options.max_len - 1 : 0;
     examples.push_back({seq.data() + first, buckets > 0 ? gap_buckets[u].data() + first : nullptr,

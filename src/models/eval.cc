@@ -340,26 +340,17 @@ MultiKEvaluator EvaluateSessions(const SessionRecommender& model,
   return eval;
 }
 
-std::vector<NextItemCase> SplitNewestSessions(std::vector<std::vector<std::string>>& sessions) {
-  const size_t keep = sessions.size() - sessions.size() / 10;
-  std::vector<NextItemCase> cases;
-  for (size_t s = keep; s < sessions.size(); ++s) {
-    const auto& items = sessions[s];
-    for (size_t k = 1; k < items.size(); ++k) {
-      cases.push_back({std::vector<std::string>(items.begin(), items.begin() + k), items[k]});
-    }
-  }
-  sessions.resize(keep);
-  return cases;
-}
+namespace {
 
-std::vector<NextItemCase> SplitEveryNthSession(std::vector<std::vector<std::string>>& sessions,
-                                               size_t n) {
+// Moves the sessions whose index `held_out` picks out of `sessions` (the others keep their
+// order), each prefix of theirs becoming a prefix -> next-item case.
+std::vector<NextItemCase> SplitSessions(std::vector<std::vector<std::string>>& sessions,
+                                        const std::function<bool(size_t)>& held_out) {
   std::vector<NextItemCase> cases;
   size_t kept = 0;
   for (size_t s = 0; s < sessions.size(); ++s) {
     auto& items = sessions[s];
-    if (s % n != n - 1) {
+    if (!held_out(s)) {
       if (kept != s) sessions[kept] = std::move(items);
       ++kept;
       continue;
@@ -370,6 +361,18 @@ std::vector<NextItemCase> SplitEveryNthSession(std::vector<std::vector<std::stri
   }
   sessions.resize(kept);
   return cases;
+}
+
+}  // namespace
+
+std::vector<NextItemCase> SplitNewestSessions(std::vector<std::vector<std::string>>& sessions) {
+  const size_t keep = sessions.size() - sessions.size() / 10;
+  return SplitSessions(sessions, [keep](size_t s) { return s >= keep; });
+}
+
+std::vector<NextItemCase> SplitEveryNthSession(std::vector<std::vector<std::string>>& sessions,
+                                               size_t n) {
+  return SplitSessions(sessions, [n](size_t s) { return s % n == n - 1; });
 }
 
 SessionKnnOptions SelectVsknnOptions(const SessionKnnOptions& options,

@@ -4,7 +4,6 @@
 #include <array>
 #include <cstdio>
 #include <functional>
-#include <unordered_map>
 
 #include "common/clock.h"
 #include "common/progress_bar.h"
@@ -120,27 +119,6 @@ Result<TrainOutcome> TrainTestRegister(Registry& registry, const TrainRequest& r
   return Finish(registry, std::move(manifest), std::move(artifacts));
 }
 
-// Numbers string item ids 1..n in order of first appearance.
-class ItemNumbering {
- public:
-  int32_t Add(const std::string& item) {
-    auto [it, added] = ids_.try_emplace(item, static_cast<int32_t>(items_.size() + 1));
-    if (added) items_.push_back(item);
-    return it->second;
-  }
-  //! 0 (padding: the model ignores it) for an item never trained on.
-  int32_t Find(const std::string& item) const {
-    auto it = ids_.find(item);
-    return it == ids_.end() ? 0 : it->second;
-  }
-  //! The ids' external items, item k at [k - 1].
-  std::vector<std::string> Take() && { return std::move(items_); }
-
- private:
-  std::unordered_map<std::string, int32_t> ids_;
-  std::vector<std::string> items_;
-};
-
 }  // namespace
 
 Result<TrainOutcome> TrainSasrec(Registry& registry, const TrainRequest& req,
@@ -194,7 +172,7 @@ Result<TrainOutcome> TrainSasrecOnSessions(Registry& registry, const TrainReques
                                            std::span<const m::NextItemCase> cases,
                                            Manifest manifest) {
   TrainingSequences data;
-  ItemNumbering numbering;
+  m::ItemNumbering numbering;
   data.train.reserve(sessions.size());
   for (const auto& session : sessions) {
     data.events += session.size();

@@ -336,48 +336,59 @@ struct SasrecModel::Impl {
     return BuildInputs(histories, times, options.max_len, n_items, GapBuckets(options));
   }
 
+  // Scores every item for each history, ScoreRows users at a time: `on_block(start, batch,
+  // inputs, scores)` gets the block's histories[start..], their model inputs and the scores
+  // [batch, n_items + 1] from the last position, contiguous, padding id 0 at -inf.
+  template <typename OnBlock>
+  void ForEachScoreBlock(std::span<const std::vector<int32_t>> histories, SequenceTimes times,
+                         OnBlock&& on_block) const {
+    const size_t rows = ScoreRows(n_items);
+    for (size_t start = 0; start < histories.size(); start += rows) {
+      const size_t end = std::min(histories.size(), start + rows);
+      auto batch = histories.subspan(start, end - start);
+      auto in = Build(batch, TimesFrom(times, start));
+      auto hidden = net->Encode(in.seq, in.gaps).select(1, -1);  // [B, H]
+      auto scores = ItemScores(net->ItemWeights(), hidden);
+      scores.select(1, 0).fill_(kNegInf);
+      on_block(start, batch, in, scores);
+    }
+  }
+
   LooMetrics EvaluateUnchecked(std::span<const std::vector<int32_t>> histories,
                                std::span<const int32_t> targets, bool mask_history,
                                SequenceTimes times) const {
     torch::NoGradGuard no_grad;
     LooMetrics metrics;
-    const auto& weights = net->ItemWeights();
-    const size_t block = ScoreRows(n_items);
-    for (size_t start = 0; start < histories.size(); start += block) {
-      const size_t end = std::min(histories.size(), start + block);
-      auto batch = histories.subspan(start, end - start);
-      auto in = Build(batch, TimesFrom(times, start));
-      const auto& seq = in.seq;
-      auto hidden = net->Encode(seq, in.gaps).select(1, -1);
-      auto scores = ItemScores(weights, hidden);
-      scores.select(1, 0).fill_(kNegInf);
-      auto target = torch::empty({int64_t(batch.size()), 1}, torch::kLong);
-      for (size_t i = 0; i < batch.size(); ++i) {
-        target.data_ptr<int64_t>()[i] = std::clamp<int64_t>(targets[start + i], 0, n_items);
-      }
-      auto target_score = scores.gather(1, target).clone();
-      if (mask_history) {
-        size_t width = 1;
-        for (const auto& h : batch) width = std::max(width, h.size());
-        auto index = torch::zeros({int64_t(batch.size()), int64_t(width)}, torch::kLong);
-        auto* data = index.data_ptr<int64_t>();
-        for (size_t i = 0; i < batch.size(); ++i) {
-          for (size_t j = 0; j < batch[i].size(); ++j) {
-            const int32_t item = batch[i][j];
-            data[i * width + j] = (item > 0 && item <= n_items) ? item : 0;
+    ForEachScoreBlock(
+        histories, times, [&](size_t start, auto batch, const Inputs& in, torch::Tensor& scores) {
+          auto target = torch::empty({int64_t(batch.size()), 1}, torch::kLong);
+          for (size_t i = 0; i < batch.size(); ++i) {
+            target.data_ptr<int64_t>()[i] = std::clamp<int64_t>(targets[start + i], 0, n_items);
           }
-        }
-        scores.scatter_(1, index, kNegInf);
-      }
-      auto rank = (scores > target_score).sum(1).contiguous();
-      const auto* r = rank.data_ptr<int64_t>();
-      const auto* last = seq.select(1, -1).contiguous().data_ptr<int64_t>();
-      for (size_t i = 0; i < batch.size(); ++i) {
-        // A user without a usable history or target cannot be ranked: counted as a miss.
-        const bool usable = last[i] != 0 && targets[start + i] > 0 && targets[start + i] <= n_items;
-        metrics.Add(usable ? r[i] : std::numeric_limits<int32_t>::max());
-      }
-    }
+          auto target_score = scores.gather(1, target).clone();
+          if (mask_history) {
+            size_t width = 1;
+            for (const auto& h : batch) width = std::max(width, h.size());
+            auto index = torch::zeros({int64_t(batch.size()), int64_t(width)}, torch::kLong);
+            auto* data = index.data_ptr<int64_t>();
+            for (size_t i = 0; i < batch.size(); ++i) {
+              for (size_t j = 0; j < batch[i].size(); ++j) {
+                const int32_t item = batch[i][j];
+                data[i * width + j] = (item > 0 && item <= n_items) ? item : 0;
+              }
+            }
+            scores.scatter_(1, index, kNegInf);
+          }
+          auto rank = (scores > target_score).sum(1).contiguous();
+          const auto* r = rank.data_ptr<int64_t>();
+          const auto last = in.seq.select(1, -1).contiguous();
+          for (size_t i = 0; i < batch.size(); ++i) {
+            // A user without a usable history or target cannot be ranked: counted as a miss.
+            const bool usable = last.data_ptr<int64_t>()[i] != 0 && targets[start + i] > 0 &&
+                                targets[start + i] <= n_items;
+            metrics.Add(usable ? r[i] : std::numeric_limits<int32_t>::max());
+          }
+        });
     metrics.Finish();
     return metrics;
   }
@@ -682,28 +693,20 @@ std::vector<std::vector<std::pair<int32_t, float>>> SasrecModel::TopKBatch(
   const int32_t n_items = impl_->n_items;
   try {
     c10::InferenceMode guard;
-    const size_t block = ScoreRows(n_items);
-    for (size_t start = 0; start < histories.size(); start += block) {
-      const size_t end = std::min(histories.size(), start + block);
-      auto batch = histories.subspan(start, end - start);
-      auto in = impl_->Build(batch, TimesFrom(times, start));
-      auto hidden = impl_->net->Encode(in.seq, in.gaps).select(1, -1);  // [B, H]
-      auto scores = ItemScores(impl_->net->ItemWeights(), hidden);
-      float* s = scores.data_ptr<float>();
-      for (size_t i = 0; i < batch.size(); ++i) {
-        float* row = s + i * (size_t(n_items) + 1);
-        row[0] = kNegInf;
-        if (!mask_history) continue;
-        for (int32_t item : batch[i]) {
-          if (item > 0 && item <= n_items) row[item] = kNegInf;
-        }
-      }
-      const auto last = in.seq.select(1, -1).contiguous();
-      for (size_t i = 0; i < batch.size(); ++i) {
-        if (last.data_ptr<int64_t>()[i] == 0) continue;  // no usable item
-        BestOfRow(s + i * (size_t(n_items) + 1), n_items + 1, k, out[start + i]);
-      }
-    }
+    impl_->ForEachScoreBlock(
+        histories, times, [&](size_t start, auto batch, const Inputs& in, torch::Tensor& scores) {
+          const auto last = in.seq.select(1, -1).contiguous();
+          for (size_t i = 0; i < batch.size(); ++i) {
+            if (last.data_ptr<int64_t>()[i] == 0) continue;  // no usable item
+            float* row = scores.data_ptr<float>() + i * (size_t(n_items) + 1);
+            if (mask_history) {
+              for (int32_t item : batch[i]) {
+                if (item > 0 && item <= n_items) row[item] = kNegInf;
+              }
+            }
+            BestOfRow(row, n_items + 1, k, out[start + i]);
+          }
+        });
   } catch (const c10::Error&) {
     for (auto& list : out) list.clear();  // NOTE: only on allocation failure; callers fall back.
   }
@@ -716,16 +719,10 @@ Status SasrecModel::ScoreBatch(std::span<const std::vector<int32_t>> histories,
     c10::InferenceMode guard;
     const size_t width = size_t(impl_->n_items) + 1;
     scores->assign(histories.size() * width, 0.0f);
-    const size_t block = ScoreRows(impl_->n_items);
-    for (size_t start = 0; start < histories.size(); start += block) {
-      const size_t end = std::min(histories.size(), start + block);
-      auto in = impl_->Build(histories.subspan(start, end - start), TimesFrom(times, start));
-      auto hidden = impl_->net->Encode(in.seq, in.gaps).select(1, -1);
-      auto block_scores = ItemScores(impl_->net->ItemWeights(), hidden);
-      block_scores.select(1, 0).fill_(kNegInf);
-      std::copy_n(block_scores.data_ptr<float>(), block_scores.numel(),
-                  scores->data() + start * width);
-    }
+    impl_->ForEachScoreBlock(
+        histories, times, [&](size_t start, auto, const Inputs&, torch::Tensor& block) {
+          std::copy_n(block.data_ptr<float>(), block.numel(), scores->data() + start * width);
+        });
     return Status::Ok();
   } catch (const c10::Error& e) {
     return Status::Internal(std::string("sasrec scoring failed: ") + e.what_without_backtrace());

@@ -32,7 +32,8 @@ Result<UserSequences> ReadRecbole(const std::string& path, size_t max_users) {
     int32_t item;
   };
   UserSequences out;
-  std::unordered_map<std::string, int32_t> users, items;
+  std::unordered_map<std::string, int32_t> users;
+  ItemNumbering items;
   std::vector<std::vector<Event>> events;
   int user_col = -1, item_col = -1, time_col = -1;
   uint64_t line_no = 0;
@@ -84,9 +85,7 @@ Result<UserSequences> ReadRecbole(const std::string& path, size_t max_users) {
       }
       events.emplace_back();
     }
-    auto [it, new_item] = items.try_emplace(std::string(cols[item_col]), int32_t(items.size()) + 1);
-    if (new_item) out.vocab.emplace_back(cols[item_col]);
-    events[u->second].push_back({time, it->second});
+    events[u->second].push_back({time, items.Add(cols[item_col])});
     return true;
   });
   if (!error.ok()) return error;
@@ -100,6 +99,7 @@ Result<UserSequences> ReadRecbole(const std::string& path, size_t max_users) {
   }
   if (time_col < 0) out.times.clear();
   out.n_items = static_cast<int32_t>(items.size());
+  out.vocab = std::move(items).Take();
   return out;
 }
 

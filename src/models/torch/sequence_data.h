@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -21,6 +23,28 @@ struct UserSequences {
   std::vector<std::vector<int64_t>> times;
   //! External item ids: vocab[k - 1] is item k. Empty: item k is the number k itself.
   std::vector<std::string> vocab;
+};
+
+//! Numbers string item ids 1..n in order of first appearance (0 stays padding).
+class ItemNumbering {
+ public:
+  int32_t Add(std::string_view item) {
+    auto [it, added] = ids_.try_emplace(std::string(item), static_cast<int32_t>(items_.size() + 1));
+    if (added) items_.emplace_back(item);
+    return it->second;
+  }
+  //! 0 (padding: the model ignores it) for an item never added.
+  int32_t Find(const std::string& item) const {
+    auto it = ids_.find(item);
+    return it == ids_.end() ? 0 : it->second;
+  }
+  size_t size() const { return items_.size(); }
+  //! The ids' external items, item k at [k - 1].
+  std::vector<std::string> Take() && { return std::move(items_); }
+
+ private:
+  std::unordered_map<std::string, int32_t> ids_;
+  std::vector<std::string> items_;
 };
 
 //! Reads a plain or gzip file whose lines are `<user> <item> [<item> ...]` with numeric ids

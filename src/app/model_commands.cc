@@ -371,6 +371,9 @@ void RegisterRegistryCommands(CLI::App& cli) {
                   "vsknn: choose --idf-weighting (0, 1) and --position-decay (0, 1, 2, 4, 8) on a "
                   "validation split of the training data (as evaluate --select); blend: choose "
                   "the members' weights on every 20th training session (held out by sasrec)");
+  train->add_flag("--rerank", t.rerank,
+                  "blend: as --select, then learn a re-ranker (XGBoost) of the blend's best 30 "
+                  "items on the same held-out sessions");
   train->add_flag("--quiet", g_reg.quiet, "no progress output");
 
   auto* models =

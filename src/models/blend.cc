@@ -7,10 +7,8 @@
 #include <unordered_map>
 
 namespace streamrec::models {
-namespace {
 
-// The list's scores as probabilities (summing to 1), in list order.
-std::vector<double> Probabilities(const std::vector<ScoredItem>& list, ScoreScale scale) {
+std::vector<double> ListProbabilities(const std::vector<ScoredItem>& list, ScoreScale scale) {
   std::vector<double> p(list.size(), 0.0);
   double sum = 0;
   if (scale == ScoreScale::kLogit) {
@@ -29,8 +27,6 @@ std::vector<double> Probabilities(const std::vector<ScoredItem>& list, ScoreScal
   return p;
 }
 
-}  // namespace
-
 std::vector<ScoredItem> BlendLists(std::span<const std::vector<ScoredItem>> lists,
                                    std::span<const ScoreScale> scales,
                                    std::span<const double> weights, size_t n) {
@@ -44,7 +40,7 @@ std::vector<ScoredItem> BlendLists(std::span<const std::vector<ScoredItem>> list
   for (size_t m = 0; m < lists.size(); ++m) {
     if (lists[m].empty()) continue;
     const double weight = weight_of(m) / present;
-    const auto p = Probabilities(lists[m], scales[m]);
+    const auto p = ListProbabilities(lists[m], scales[m]);
     for (size_t i = 0; i < p.size(); ++i) mixture[lists[m][i].item_id] += weight * p[i];
   }
   std::vector<ScoredItem> out;

@@ -22,6 +22,9 @@ enum class ScoreScale {
 //! from another's short list still gets the first member's share.
 inline constexpr size_t kBlendDepth = 100;
 
+//! A member's list as probabilities (summing to 1), in list order; uniform when nothing weighs.
+std::vector<double> ListProbabilities(const std::vector<ScoredItem>& list, ScoreScale scale);
+
 //! The n best items of the mixture of `lists` (one per member, best first, each read as
 //! `scales` says) with `weights` (relative, > 0; empty: equal), best first; ties by item id. A
 //! member with an empty list (a cold user, unknown items) counts as absent: the others share its

@@ -15,6 +15,7 @@
 #endif
 
 #include "models/blend.h"
+#include "models/rerank.h"
 
 namespace streamrec::registry {
 namespace {
@@ -43,7 +44,8 @@ class KnnRecommender final : public m::Recommender {
   bool keep_window_items_;
 };
 
-// Members' lists mixed by models::BlendLists (models/blend.h).
+// Members' lists mixed by models::BlendLists (models/blend.h), the head re-ranked when the
+// blend learned a re-ranker (models/rerank.h).
 class BlendRecommender final : public m::Recommender {
  public:
   struct Member {
@@ -51,8 +53,9 @@ class BlendRecommender final : public m::Recommender {
     m::ScoreScale scale;
     double weight;  // 0: equal shares
   };
-  BlendRecommender(std::vector<Member> members, std::string label)
-      : members_(std::move(members)), label_(std::move(label)) {
+  BlendRecommender(std::vector<Member> members, std::string label,
+                   std::unique_ptr<const m::Reranker> reranker)
+      : members_(std::move(members)), label_(std::move(label)), reranker_(std::move(reranker)) {
     for (const auto& member : members_) {
       scales_.push_back(member.scale);
       if (member.weight > 0) weights_.push_back(member.weight);
@@ -80,7 +83,12 @@ class BlendRecommender final : public m::Recommender {
         lists[k] =
             i < answers[k].size() ? std::move(answers[k][i].items) : std::vector<m::ScoredItem>{};
       }
-      out[i] = {m::BlendLists(lists, scales_, weights_, requests[i].n), label_};
+      const size_t n = requests[i].n;
+      out[i].model = label_;
+      out[i].items = reranker_
+                         ? reranker_->Rerank(
+                               m::RerankFeatures(lists, scales_, weights_, requests[i].items, n), n)
+                         : m::BlendLists(lists, scales_, weights_, n);
     }
     return out;
   }
@@ -90,6 +98,7 @@ class BlendRecommender final : public m::Recommender {
   std::vector<m::ScoreScale> scales_;
   std::vector<double> weights_;  // empty: equal
   std::string label_;
+  std::unique_ptr<const m::Reranker> reranker_;  // null: the blend's order
 };
 
 // The declared inputs in the contract's terms (index into kScriptFields).
@@ -374,14 +383,24 @@ Result<std::vector<BlendMember>> BlendMembersFromJson(std::string_view text) {
   return out;
 }
 
-std::string BlendOptionsJson(std::span<const BlendMember> members) {
+std::string BlendOptionsJson(std::span<const BlendMember> members, bool rerank) {
   json::array list;
   for (const auto& member : members) {
     json::object entry{{"name", member.name}, {"version", member.version}};
     if (member.weight > 0) entry["weight"] = member.weight;
     list.push_back(std::move(entry));
   }
-  return json::serialize(json::object{{"members", std::move(list)}});
+  json::object options{{"members", std::move(list)}};
+  if (rerank) options["rerank"] = true;
+  return json::serialize(options);
+}
+
+bool BlendHasReranker(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
+  const auto* obj = ec ? nullptr : v.if_object();
+  const auto* rerank = obj ? obj->if_contains("rerank") : nullptr;
+  return rerank && rerank->is_bool() && rerank->get_bool();
 }
 
 std::shared_ptr<const m::Recommender> MakeKnnRecommender(std::unique_ptr<m::SessionKnn> knn,
@@ -400,40 +419,54 @@ m::ScoreScale BlendScaleOf(ModelType type) {
   return votes ? m::ScoreScale::kSimilarity : m::ScoreScale::kLogit;
 }
 
+Result<std::shared_ptr<const m::Recommender>> LoadBlendRecommender(const Registry& registry,
+                                                                   std::string_view options_json,
+                                                                   std::string label,
+                                                                   bool keep_window_items,
+                                                                   const std::string& rerank_path) {
+  auto members = BlendMembersFromJson(options_json);
+  if (!members.ok()) return members.status();
+  std::vector<BlendRecommender::Member> loaded;
+  for (const auto& member : *members) {
+    auto stored = registry.Show(member.name, member.version);
+    if (!stored.ok()) {
+      return Status::Invalid("invalid_blend",
+                             label + ": member " + member.name + "@v" +
+                                 std::to_string(member.version) + ": " + stored.status().message,
+                             "members");
+    }
+    if (stored->type == ModelType::kBlend || stored->type == ModelType::kCovis) {
+      return Status::Invalid("invalid_blend",
+                             "a blend member cannot be a " +
+                                 std::string(ModelTypeName(stored->type)) + ": " + member.name,
+                             "members");
+    }
+    auto model = LoadRecommender(
+        registry, *stored, member.name + "@v" + std::to_string(member.version), keep_window_items);
+    if (!model.ok()) return model.status();
+    loaded.push_back({std::move(*model), BlendScaleOf(stored->type), member.weight});
+  }
+  std::unique_ptr<const m::Reranker> reranker;
+  if (!rerank_path.empty()) {
+    auto read = m::Reranker::Load(rerank_path, m::RerankFeatureCount(loaded.size()));
+    if (!read.ok()) return read.status();
+    reranker = std::make_unique<const m::Reranker>(std::move(*read));
+  }
+  return std::shared_ptr<const m::Recommender>(
+      std::make_shared<BlendRecommender>(std::move(loaded), std::move(label), std::move(reranker)));
+}
+
 Result<std::shared_ptr<const m::Recommender>> LoadRecommender(const Registry& registry,
                                                               const Manifest& manifest,
                                                               std::string label,
                                                               bool keep_window_items) {
   const fs::path dir = registry.VersionDir(manifest.name, manifest.version);
   switch (manifest.type) {
-    case ModelType::kBlend: {
-      auto members = BlendMembersFromJson(manifest.options_json);
-      if (!members.ok()) return members.status();
-      std::vector<BlendRecommender::Member> loaded;
-      for (const auto& member : *members) {
-        auto stored = registry.Show(member.name, member.version);
-        if (!stored.ok()) {
-          return Status::Invalid("invalid_blend",
-                                 label + ": member " + member.name + "@v" +
-                                     std::to_string(member.version) + ": " +
-                                     stored.status().message,
-                                 "members");
-        }
-        if (stored->type == ModelType::kBlend || stored->type == ModelType::kCovis) {
-          return Status::Invalid("invalid_blend",
-                                 "a blend member cannot be a " +
-                                     std::string(ModelTypeName(stored->type)) + ": " + member.name,
-                                 "members");
-        }
-        auto model =
-            LoadRecommender(registry, *stored, member.name + "@v" + std::to_string(member.version),
-                            keep_window_items);
-        if (!model.ok()) return model.status();
-        loaded.push_back({std::move(*model), BlendScaleOf(stored->type), member.weight});
-      }
-      return std::shared_ptr<const m::Recommender>(
-          std::make_shared<BlendRecommender>(std::move(loaded), std::move(label)));
-    }
+    case ModelType::kBlend:
+      return LoadBlendRecommender(
+          registry, manifest.options_json, std::move(label), keep_window_items,
+          BlendHasReranker(manifest.options_json) ? (dir / kRerankArtifact).string()
+                                                  : std::string());
     case ModelType::kVsknn:
     case ModelType::kSknn: {
       auto options = KnnOptionsFromJson(manifest.options_json);

@@ -34,10 +34,13 @@ struct BlendMember {
   int64_t version = 0;
   double weight = 0;
 };
-//! A blend's training_options (`{"members": [{"name", "version"[, "weight"]}, ...], ...}`),
-//! and back. Weights are all given (> 0) or none.
+//! A blend's training_options (`{"members": [{"name", "version"[, "weight"]}, ...],
+//! "rerank": bool}`), and back. Weights are all given (> 0) or none.
 common::Result<std::vector<BlendMember>> BlendMembersFromJson(std::string_view json);
-std::string BlendOptionsJson(std::span<const BlendMember> members);
+std::string BlendOptionsJson(std::span<const BlendMember> members, bool rerank = false);
+//! Whether a blend's options say it has a re-ranker (artifact kRerankArtifact).
+bool BlendHasReranker(std::string_view json);
+inline constexpr char kRerankArtifact[] = "rerank.json";
 
 //! Loads a version (vsknn, sknn, blend; sasrec, slirec and torchscript when built with LibTorch)
 //! as a Recommender whose `model` label is `label`; a blend loads its member versions.
@@ -47,6 +50,12 @@ std::string BlendOptionsJson(std::span<const BlendMember> members);
 common::Result<std::shared_ptr<const models::Recommender>> LoadRecommender(
     const Registry& registry, const Manifest& manifest, std::string label,
     bool keep_window_items = false);
+
+//! A blend from its options (BlendOptionsJson) as LoadRecommender serves a registered one, with
+//! the re-ranker saved at `rerank_path` (empty: none); before the blend is registered.
+common::Result<std::shared_ptr<const models::Recommender>> LoadBlendRecommender(
+    const Registry& registry, std::string_view options_json, std::string label,
+    bool keep_window_items, const std::string& rerank_path);
 
 //! The session-kNN kind of a registered type (kSknn for sknn, else kVsknn).
 models::SessionKnnOptions::Kind KnnKindOf(ModelType type);

@@ -19,6 +19,7 @@
 #include "models/benchmark_datasets.h"
 #include "models/eval.h"
 #include "models/item_model.h"
+#include "models/rerank.h"
 #include "registry/model_host.h"
 #include "registry/train_sasrec.h"
 
@@ -229,43 +230,56 @@ std::vector<std::vector<double>> WeightCandidates(size_t n) {
   return out;
 }
 
-// The members' weights that give the best validation NDCG@20 (a figure that rewards both
-// hitting and ranking high) on every kSessionHoldoutEvery-th training session; a JSON record
-// of the choice in `record`.
-Result<std::vector<double>> SelectBlendWeights(const Registry& registry,
-                                               std::span<const BlendMember> members,
-                                               std::vector<std::vector<std::string>> sessions,
-                                               const TrainRequest& req, std::string* record) {
+// The members' top-kBlendDepth lists on every kSessionHoldoutEvery-th training session, each
+// member as it was before those sessions (ValidationMember).
+struct ValidationLists {
+  std::vector<m::NextItemCase> cases;
+  std::vector<std::vector<std::vector<m::ScoredItem>>> by_case;  // [case][member]
+  std::vector<m::ScoreScale> scales;
+};
+
+Result<ValidationLists> ListValidation(const Registry& registry,
+                                       std::span<const BlendMember> members,
+                                       std::vector<std::vector<std::string>> sessions,
+                                       const TrainRequest& req) {
   const size_t all_sessions = sessions.size();
-  const auto cases = m::SplitEveryNthSession(sessions, m::kSessionHoldoutEvery);
-  if (cases.empty()) {
+  ValidationLists out;
+  out.cases = m::SplitEveryNthSession(sessions, m::kSessionHoldoutEvery);
+  if (out.cases.empty()) {
     return Status::Invalid("no_data", "--select: no validation session has 2 or more items",
                            "select");
   }
-  std::vector<std::vector<std::vector<m::ScoredItem>>> by_case(cases.size());  // [case][member]
-  std::vector<m::ScoreScale> scales;
+  out.by_case.resize(out.cases.size());
   for (const auto& member : members) {
     auto stored = registry.Show(member.name, member.version);
     if (!stored.ok()) return stored.status();
     auto model = ValidationMember(registry, *stored, sessions, all_sessions);
     if (!model.ok()) return model.status();
-    auto lists = ListsFor(**model, cases, m::kBlendDepth,
+    auto lists = ListsFor(**model, out.cases, m::kBlendDepth,
                           ProgressBar("validate " + stored->name, req.progress));
-    for (size_t c = 0; c < cases.size(); ++c) by_case[c].push_back(std::move(lists[c]));
-    scales.push_back(BlendScaleOf(stored->type));
+    for (size_t c = 0; c < out.cases.size(); ++c) out.by_case[c].push_back(std::move(lists[c]));
+    out.scales.push_back(BlendScaleOf(stored->type));
   }
+  return out;
+}
+
+// The members' weights that give the best validation NDCG@20 (a figure that rewards both
+// hitting and ranking high); a JSON record of the choice in `record`.
+std::vector<double> SelectBlendWeights(const ValidationLists& validation, size_t members,
+                                       bool progress, std::string* record) {
   std::vector<double> best;
   double best_ndcg = -1;
   std::ostringstream tried;
-  for (const auto& weights : WeightCandidates(members.size())) {
+  for (const auto& weights : WeightCandidates(members)) {
     m::MultiKEvaluator eval({20});
-    for (size_t c = 0; c < cases.size(); ++c) {
-      eval.Add(m::BlendLists(by_case[c], scales, weights, 20), cases[c].target);
+    for (size_t c = 0; c < validation.cases.size(); ++c) {
+      eval.Add(m::BlendLists(validation.by_case[c], validation.scales, weights, 20),
+               validation.cases[c].target);
     }
     std::ostringstream w;
     for (size_t k = 0; k < weights.size(); ++k) w << (k ? ", " : "") << Num(weights[k]);
     const double ndcg = eval.Ndcg(20);
-    if (req.progress) {
+    if (progress) {
       std::fprintf(stderr,
                    "select: blend weights [%s] validation NDCG@20=%.4f HR@20=%.4f MRR@20=%.4f\n",
                    w.str().c_str(), ndcg, eval.HitRate(20), eval.Mrr(20));
@@ -277,8 +291,82 @@ Result<std::vector<double>> SelectBlendWeights(const Registry& registry,
   }
   *record =
       "{\"criterion\": \"NDCG@20\", \"holdout_every\": " + std::to_string(m::kSessionHoldoutEvery) +
-      ", \"cases\": " + std::to_string(cases.size()) + ", \"tried\": [" + tried.str() + "]}";
+      ", \"cases\": " + std::to_string(validation.cases.size()) + ", \"tried\": [" + tried.str() +
+      "]}";
   return best;
+}
+
+// "{NDCG@20, HR@20, MRR@20}" of an evaluator.
+std::string Figures20(const m::MultiKEvaluator& e) {
+  return "{\"NDCG@20\": " + Num(e.Ndcg(20)) + ", \"HR@20\": " + Num(e.HitRate(20)) +
+         ", \"MRR@20\": " + Num(e.Mrr(20)) + "}";
+}
+
+// The blend's re-ranker (models/rerank.h), learned on the validation sessions' blended heads
+// and saved at `path`, if it ranks them better than the blend: first checked 2-fold (each half
+// of the cases re-ranked by a model of the other half, validation NDCG@20). Whether it was
+// kept is the result; a JSON record in `record`.
+Result<bool> TrainReranker(const ValidationLists& validation, std::span<const double> weights,
+                           const TrainRequest& req, const std::string& path, std::string* record) {
+  const auto start = std::chrono::steady_clock::now();
+  const size_t n = validation.cases.size();
+  std::vector<m::RerankCandidates> groups;
+  std::vector<std::string> targets;
+  groups.reserve(n);
+  for (size_t c = 0; c < n; ++c) {
+    groups.push_back(m::RerankFeatures(validation.by_case[c], validation.scales, weights,
+                                       validation.cases[c].prefix, m::kRerankCandidates));
+    targets.push_back(validation.cases[c].target);
+  }
+  m::RerankerOptions options;
+  if (req.threads > 0) options.threads = req.threads;
+  if (req.progress) {
+    std::fprintf(stderr, "rerank: %d boosting rounds on %zu validation cases, 2-fold check first\n",
+                 options.rounds, n);
+  }
+  // Halves of the cases in session order (a session's prefixes stay together but at the cut).
+  const size_t half = n / 2;
+  const std::span<const m::RerankCandidates> all(groups);
+  const std::span<const std::string> all_targets(targets);
+  m::MultiKEvaluator blended({20}), reranked({20});
+  for (const auto [from, to] : {std::pair{size_t{0}, half}, std::pair{half, n}}) {
+    // Trained on the other half, scored on this one.
+    std::vector<m::RerankCandidates> train_groups(all.begin(), all.begin() + from);
+    train_groups.insert(train_groups.end(), all.begin() + to, all.end());
+    std::vector<std::string> train_targets(all_targets.begin(), all_targets.begin() + from);
+    train_targets.insert(train_targets.end(), all_targets.begin() + to, all_targets.end());
+    auto fold = m::Reranker::Train(train_groups, train_targets, options);
+    if (!fold.ok()) return fold.status();
+    for (size_t c = from; c < to; ++c) {
+      std::vector<m::ScoredItem> head(
+          groups[c].items.begin(),
+          groups[c].items.begin() + ptrdiff_t(std::min<size_t>(20, groups[c].items.size())));
+      blended.Add(head, targets[c]);
+      reranked.Add(fold->Rerank(groups[c], 20), targets[c]);
+    }
+  }
+  const bool keep = reranked.Ndcg(20) > blended.Ndcg(20);
+  size_t with_target = 0;
+  if (keep) {
+    auto reranker = m::Reranker::Train(groups, targets, options);
+    if (!reranker.ok()) return reranker.status();
+    if (auto s = reranker->Save(path); !s.ok()) return s;
+    with_target = reranker->groups_trained();
+  }
+  if (req.progress) {
+    std::fprintf(stderr,
+                 "rerank: 2-fold validation NDCG@20 %.4f -> %.4f, MRR@20 %.4f -> %.4f: %s\n",
+                 blended.Ndcg(20), reranked.Ndcg(20), blended.Mrr(20), reranked.Mrr(20),
+                 keep ? "kept" : "not better, the blend stays as it is");
+  }
+  *record =
+      "{\"objective\": \"rank:pairwise\", \"candidates\": " + std::to_string(m::kRerankCandidates) +
+      ", \"rounds\": " + std::to_string(options.rounds) + ", \"cases\": " + std::to_string(n) +
+      ", \"cases_with_target\": " + std::to_string(with_target) +
+      ", \"two_fold\": {\"blend\": " + Figures20(blended) +
+      ", \"reranked\": " + Figures20(reranked) + "}, \"kept\": " + (keep ? "true" : "false") +
+      ", \"seconds\": " + Num(SecondsSince(start)) + "}";
+  return keep;
 }
 
 // A blend of registered versions (models/blend.h): nothing to fit, scored on the test cases;
@@ -297,23 +385,32 @@ Result<TrainOutcome> TrainBlend(Registry& registry, const TrainRequest& req,
     }
     members.push_back(std::move(*member));
   }
-  std::string selection;
-  if (req.select) {
+  std::string selection, rerank_record;
+  ScratchDir scratch;
+  std::string rerank_path = req.rerank ? scratch.path + "/" + kRerankArtifact : "";
+  if (req.select || req.rerank) {
     if (members.size() > kMaxSelectMembers) {
       return Status::Invalid(
           "invalid_members",
           "--select weighs at most " + std::to_string(kMaxSelectMembers) + " members", "members");
     }
     const auto start = std::chrono::steady_clock::now();
-    auto weights = SelectBlendWeights(registry, members, std::move(train), req, &selection);
-    if (!weights.ok()) return weights.status();
-    for (size_t k = 0; k < members.size(); ++k) members[k].weight = (*weights)[k];
+    auto validation = ListValidation(registry, members, std::move(train), req);
+    if (!validation.ok()) return validation.status();
+    const auto weights = SelectBlendWeights(*validation, members.size(), req.progress, &selection);
+    for (size_t k = 0; k < members.size(); ++k) members[k].weight = weights[k];
     selection.pop_back();
     selection += ", \"seconds\": " + Num(SecondsSince(start)) + "}";
+    if (req.rerank) {
+      auto kept = TrainReranker(*validation, weights, req, rerank_path, &rerank_record);
+      if (!kept.ok()) return kept.status();
+      if (!*kept) rerank_path.clear();
+    }
   }
   auto start = std::chrono::steady_clock::now();
-  manifest.options_json = BlendOptionsJson(members);
-  auto model = LoadRecommender(registry, manifest, manifest.name, /*keep_window_items=*/true);
+  manifest.options_json = BlendOptionsJson(members, !rerank_path.empty());
+  auto model = LoadBlendRecommender(registry, manifest.options_json, manifest.name,
+                                    /*keep_window_items=*/true, rerank_path);
   if (!model.ok()) return model.status();
   const double load_s = SecondsSince(start);
   start = std::chrono::steady_clock::now();
@@ -326,7 +423,13 @@ Result<TrainOutcome> TrainBlend(Registry& registry, const TrainRequest& req,
     manifest.metrics_json.pop_back();
     manifest.metrics_json += ", \"selection\": " + selection + "}";
   }
-  return Finish(registry, std::move(manifest), {});
+  std::vector<Artifact> artifacts;
+  if (!rerank_record.empty()) {
+    manifest.metrics_json.pop_back();
+    manifest.metrics_json += ", \"rerank\": " + rerank_record + "}";
+  }
+  if (!rerank_path.empty()) artifacts.push_back({kRerankArtifact, rerank_path, ""});
+  return Finish(registry, std::move(manifest), std::move(artifacts));
 }
 
 }  // namespace
@@ -414,6 +517,9 @@ Result<TrainOutcome> TrainAndRegister(Registry& registry, const TrainRequest& re
     return Status::Invalid("invalid_members",
                            "--model blend needs --members NAME[@N],NAME[@N] (2 or more)",
                            "members");
+  }
+  if (req.rerank && *type != ModelType::kBlend) {
+    return Status::Invalid("invalid_rerank", "--rerank is for --model blend only", "rerank");
   }
   if (req.select && *type != ModelType::kVsknn && *type != ModelType::kBlend) {
     return Status::Invalid("invalid_select", "--select is for --model vsknn or blend only",

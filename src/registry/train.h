@@ -37,6 +37,9 @@ struct TrainRequest {
   //! members' weights (every models::kSessionHoldoutEvery-th session, which sequential members
   //! must have held out).
   bool select = false;
+  //! blend: also learn a re-ranker of the blend's head (models/rerank.h) on the same
+  //! validation sessions; implies select.
+  bool rerank = false;
   //! blend: the registered members, "name" (its production version, else its latest) or
   //! "name@N"; two or more.
   std::vector<std::string> members;

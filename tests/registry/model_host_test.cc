@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "models/rerank.h"
 #include "support/temp_dir.h"
 
 namespace streamrec::registry {
@@ -179,6 +180,53 @@ TEST(KnnOptionsTest, RoundTrip) {
   EXPECT_EQ(back.sample_size, 33u);
   EXPECT_EQ(back.idf_weighting, 1);
   EXPECT_EQ(back.position_decay, 4);
+}
+
+TEST(ModelHostTest, BlendWithARerankerServesItsOrder) {
+  TempDir tmp;
+  auto reg = Registry::Open(tmp.Sub("models"));
+  RegisterKnn(*reg, "ma", "a", tmp.path());
+  RegisterKnn(*reg, "mb", "b", tmp.path());
+  const std::vector<BlendMember> members{{"ma", 1, 0}, {"mb", 1, 0}};
+  const std::vector<std::string> window{"q"};
+  // The members' lists as the blend gets them; equal shares put a0 first (ties by id). A
+  // re-ranker taught that the shopper always takes b3 must serve b3 first.
+  std::vector<std::vector<models::ScoredItem>> lists;
+  std::vector<models::ScoreScale> scales;
+  for (const auto& member : members) {
+    auto model = LoadRecommender(*reg, *reg->Show(member.name, 1), member.name);
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    lists.push_back((*model)->Recommend("t", "u", window, models::kBlendDepth).items);
+    scales.push_back(models::ScoreScale::kSimilarity);
+  }
+  const auto candidates = models::RerankFeatures(lists, scales, {}, window, 10);
+  ASSERT_EQ(candidates.items[0].item_id, "a0");
+  const std::vector<models::RerankCandidates> groups(50, candidates);
+  const std::vector<std::string> targets(50, "b3");
+  auto reranker = models::Reranker::Train(groups, targets, {.rounds = 10, .threads = 1});
+  ASSERT_TRUE(reranker.ok()) << reranker.status().ToString();
+  ASSERT_TRUE(reranker->Save(tmp.Sub("rerank.json")).ok());
+
+  Manifest blend;
+  blend.name = "blend";
+  blend.type = ModelType::kBlend;
+  blend.options_json = BlendOptionsJson(members, /*rerank=*/true);
+  EXPECT_TRUE(BlendHasReranker(blend.options_json));
+  ASSERT_TRUE(
+      reg->Register(blend, std::vector<Artifact>{{kRerankArtifact, tmp.Sub("rerank.json"), ""}})
+          .ok());
+  ASSERT_TRUE(reg->Promote("blend", 1).ok());
+  auto host = ModelHost::Open(*reg, "blend", {.poll_ms = 0});
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  auto served = (*host)->Recommend("t", "u", window, 3);
+  EXPECT_EQ(served.model, "blend@v1");
+  ASSERT_EQ(served.items.size(), 3u);
+  EXPECT_EQ(served.items[0].item_id, "b3");
+  EXPECT_EQ(served.items, reranker->Rerank(candidates, 3));
+
+  // Options that promise a re-ranker without its file do not load.
+  ASSERT_TRUE(reg->Register(blend, {}).ok());
+  EXPECT_FALSE(LoadRecommender(*reg, *reg->Show("blend", 2), "blend").ok());
 }
 
 TEST(BlendOptionsTest, WeightsRoundTripAndBadOnesAreNamed) {

@@ -3,6 +3,7 @@
 #include <xgboost/c_api.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -16,9 +17,10 @@ namespace {
 using common::Result;
 using common::Status;
 
-// Rank of an item a member did not list: past any list's end.
+// Rank of an item a member did not list: past the kBlendDepth items each member is asked for
+// (ranks of longer lists, n > kBlendDepth, are capped below it).
 constexpr float kUnlisted = float(2 * kBlendDepth);
-// Distance from the session's end of an item not in the session: past any window.
+// Distance from the session's end of an item not in the session (distances are capped below).
 constexpr float kNotInSession = 1000;
 
 Status XgbError(const char* what) {
@@ -53,7 +55,7 @@ RerankCandidates RerankFeatures(std::span<const std::vector<ScoredItem>> lists,
       if (it == row_of.end()) continue;
       float* row = &out.features[it->second * width];
       row[2 * m] = float(p[i]);
-      row[2 * m + 1] = std::min(row[2 * m + 1], float(i));
+      row[2 * m + 1] = std::min({row[2 * m + 1], float(i), kUnlisted - 1});
     }
   }
   const size_t tail = 2 * lists.size();
@@ -62,7 +64,7 @@ RerankCandidates RerankFeatures(std::span<const std::vector<ScoredItem>> lists,
     if (it == row_of.end()) continue;
     float* row = &out.features[it->second * width];
     row[tail + 1] = 1;
-    row[tail + 2] = float(prefix.size() - 1 - j);
+    row[tail + 2] = std::min(float(prefix.size() - 1 - j), kNotInSession - 1);
   }
   return out;
 }
@@ -71,7 +73,8 @@ struct Reranker::Impl {
   BoosterHandle booster = nullptr;
   size_t features = 0;
   size_t groups = 0;
-  // In-place prediction shares the booster's prediction cache; one request at a time.
+  // A precaution: XGBoost's C API does not promise that concurrent predictions on one booster
+  // are safe in every version; a blend's members cost far more than waiting here.
   mutable std::mutex predict_mu;
   ~Impl() {
     if (booster) XGBoosterFree(booster);
@@ -174,6 +177,12 @@ common::Status Reranker::Save(const std::string& path) const {
 std::vector<ScoredItem> Reranker::Rerank(RerankCandidates candidates, size_t n) const {
   auto& items = candidates.items;
   if (items.empty()) return {};
+  if (candidates.features.size() != items.size() * impl_->features) {
+    // Not RerankFeatures' rows for this model (a programming error): keep the blend's order.
+    assert(false && "rerank features of another width");
+    items.resize(std::min(n, items.size()));
+    return std::move(items);
+  }
   char array[160];
   std::snprintf(
       array, sizeof(array),

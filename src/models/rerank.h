@@ -4,7 +4,9 @@
 // (XGBoost, pairwise objective) trained on validation sessions the members never saw orders them.
 // The linear mix cannot say "a repeat view is likely when V-SKNN ranks it first, a new item when
 // SASRec does"; the trees can. Trained by `streamrec train --model blend --rerank`, served by
-// registry::ModelHost with the blend.
+// registry::ModelHost with the blend. Served lists leave the window's own items out (as for
+// every served model), so online the ranker orders new items only; the offline session
+// protocol, which keeps them, is where it was checked.
 #pragma once
 
 #include <cstddef>

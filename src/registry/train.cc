@@ -346,12 +346,15 @@ Result<bool> TrainReranker(const ValidationLists& validation, std::span<const do
     }
   }
   const bool keep = reranked.Ndcg(20) > blended.Ndcg(20);
-  size_t with_target = 0;
+  size_t with_target = 0;  // cases whose next click is among their candidates
+  for (size_t c = 0; c < n; ++c) {
+    with_target += std::any_of(groups[c].items.begin(), groups[c].items.end(),
+                               [&](const m::ScoredItem& s) { return s.item_id == targets[c]; });
+  }
   if (keep) {
     auto reranker = m::Reranker::Train(groups, targets, options);
     if (!reranker.ok()) return reranker.status();
     if (auto s = reranker->Save(path); !s.ok()) return s;
-    with_target = reranker->groups_trained();
   }
   if (req.progress) {
     std::fprintf(stderr,
@@ -370,7 +373,8 @@ Result<bool> TrainReranker(const ValidationLists& validation, std::span<const do
 }
 
 // A blend of registered versions (models/blend.h): nothing to fit, scored on the test cases;
-// with req.select its weights are chosen on validation sessions of `train` first.
+// with req.select its weights are chosen on validation sessions of `train` first, and with
+// req.rerank a re-ranker of its head is learned there too (kept if it ranks better).
 Result<TrainOutcome> TrainBlend(Registry& registry, const TrainRequest& req,
                                 std::vector<std::vector<std::string>> train,
                                 std::span<const m::NextItemCase> cases, Manifest manifest) {
@@ -390,9 +394,11 @@ Result<TrainOutcome> TrainBlend(Registry& registry, const TrainRequest& req,
   std::string rerank_path = req.rerank ? scratch.path + "/" + kRerankArtifact : "";
   if (req.select || req.rerank) {
     if (members.size() > kMaxSelectMembers) {
-      return Status::Invalid(
-          "invalid_members",
-          "--select weighs at most " + std::to_string(kMaxSelectMembers) + " members", "members");
+      return Status::Invalid("invalid_members",
+                             std::string(req.rerank ? "--rerank" : "--select") +
+                                 " weighs at most " + std::to_string(kMaxSelectMembers) +
+                                 " members",
+                             "members");
     }
     const auto start = std::chrono::steady_clock::now();
     auto validation = ListValidation(registry, members, std::move(train), req);

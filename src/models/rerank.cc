@@ -3,11 +3,12 @@
 #include <xgboost/c_api.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cassert>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <mutex>
+#include <functional>
 #include <string_view>
 #include <unordered_map>
 
@@ -25,6 +26,126 @@ constexpr float kNotInSession = 1000;
 
 Status XgbError(const char* what) {
   return Status::Internal(std::string("xgboost: ") + what + ": " + XGBGetLastError());
+}
+
+// The booster's trees, walked here without XGBoost's per-call set-up, laid out as complete
+// binary trees (a leaf above the bottom becomes a split that always goes left), so that a walk
+// is a fixed number of branch-free steps on flat arrays, tree by tree over all rows.
+struct Forest {
+  struct Tree {
+    uint32_t depth = 0;  // levels of splits
+    size_t splits = 0;   // offset into the split arrays (2^depth - 1 of them)
+    size_t leaves = 0;   // offset into `leaf` (2^depth of them)
+  };
+  std::vector<Tree> trees;
+  std::vector<uint32_t> feature;
+  std::vector<float> threshold;       // x < threshold goes left
+  std::vector<uint8_t> default_left;  // where a missing (NaN) value goes
+  std::vector<float> leaf;
+  float base_score = 0;
+
+  //! The margin of each of `count` rows of `width` features.
+  void Predict(const float* rows, size_t count, size_t width, float* out) const {
+    std::fill(out, out + count, base_score);
+    std::vector<uint32_t> at(count);
+    for (const Tree& tree : trees) {
+      std::fill(at.begin(), at.end(), 0);
+      for (uint32_t level = 0; level < tree.depth; ++level) {
+        for (size_t r = 0; r < count; ++r) {
+          const size_t n = tree.splits + at[r];
+          const float x = rows[r * width + feature[n]];
+          // Bitwise, not ||: no branch to mispredict.
+          const unsigned left = unsigned(x < threshold[n]) | (default_left[n] & unsigned(x != x));
+          at[r] = 2 * at[r] + 2 - left;
+        }
+      }
+      const uint32_t first_leaf = (1u << tree.depth) - 1;
+      for (size_t r = 0; r < count; ++r) out[r] += leaf[tree.leaves + at[r] - first_leaf];
+    }
+  }
+};
+
+// The trees of a gbtree booster from its JSON model (XGBoost 1.x schema).
+Result<Forest> ReadForest(BoosterHandle booster, size_t features) {
+  bst_ulong length = 0;
+  const char* bytes = nullptr;
+  if (XGBoosterSaveModelToBuffer(booster, "{\"format\": \"json\"}", &length, &bytes) != 0) {
+    return XgbError("model");
+  }
+  auto invalid = [](const std::string& why) {
+    return Status::Invalid("invalid_rerank", "rerank model: " + why, "members");
+  };
+  boost::system::error_code ec;
+  const auto model = boost::json::parse(boost::json::string_view(bytes, length), ec);
+  if (ec) return invalid("not JSON");
+  try {
+    const auto& learner = model.at("learner").as_object();
+    const auto& booster_json = learner.at("gradient_booster").as_object();
+    if (booster_json.at("name").as_string() != "gbtree") return invalid("not a gbtree booster");
+    Forest forest;
+    forest.base_score =
+        std::stof(std::string(learner.at("learner_model_param").at("base_score").as_string()));
+    for (const auto& tree_value : booster_json.at("model").at("trees").as_array()) {
+      const auto& tree = tree_value.as_object();
+      const auto& left = tree.at("left_children").as_array();
+      const auto& right = tree.at("right_children").as_array();
+      const auto& feature = tree.at("split_indices").as_array();
+      const auto& value = tree.at("split_conditions").as_array();
+      const auto& default_left = tree.at("default_left").as_array();
+      const auto& split_type = tree.at("split_type").as_array();
+      const size_t n = left.size();
+      if (right.size() != n || feature.size() != n || value.size() != n ||
+          default_left.size() != n || split_type.size() != n || n == 0) {
+        return invalid("a tree's node arrays differ in length");
+      }
+      // Depth of each node (children come after their parent), checking the links.
+      std::vector<uint32_t> depth(n, 0);
+      uint32_t deepest = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const int64_t l = left[i].to_number<int64_t>(), r = right[i].to_number<int64_t>();
+        if (l < 0) continue;
+        if (split_type[i].to_number<int64_t>() != 0) return invalid("categorical split");
+        if (l <= int64_t(i) || l >= int64_t(n) || r <= int64_t(i) || r >= int64_t(n)) {
+          return invalid("child out of range");
+        }
+        const int64_t f = feature[i].to_number<int64_t>();
+        if (f < 0 || size_t(f) >= features) return invalid("feature out of range");
+        depth[size_t(l)] = depth[size_t(r)] = depth[i] + 1;
+        deepest = std::max(deepest, depth[i] + 1);
+      }
+      if (deepest > 16) return invalid("a tree deeper than 16");
+      Forest::Tree laid{deepest, forest.threshold.size(), forest.leaf.size()};
+      const size_t splits = (size_t{1} << deepest) - 1;
+      forest.feature.resize(laid.splits + splits, 0);
+      forest.threshold.resize(laid.splits + splits, INFINITY);
+      forest.default_left.resize(laid.splits + splits, 1);
+      forest.leaf.resize(laid.leaves + splits + 1, 0);
+      // XGBoost node `node` at complete-tree position `at` (children of p: 2p + 1, 2p + 2).
+      std::function<void(size_t, size_t, uint32_t)> place = [&](size_t node, size_t at,
+                                                                uint32_t level) {
+        const int64_t l = left[node].to_number<int64_t>();
+        if (level == deepest) {
+          forest.leaf[laid.leaves + at - splits] = value[node].to_number<float>();
+          return;
+        }
+        if (l < 0) {  // a leaf above the bottom: always left (the defaults), same leaf below
+          place(node, 2 * at + 1, level + 1);
+          place(node, 2 * at + 2, level + 1);
+          return;
+        }
+        forest.feature[laid.splits + at] = uint32_t(feature[node].to_number<int64_t>());
+        forest.threshold[laid.splits + at] = value[node].to_number<float>();
+        forest.default_left[laid.splits + at] = default_left[node].to_number<int64_t>() != 0;
+        place(size_t(l), 2 * at + 1, level + 1);
+        place(size_t(right[node].to_number<int64_t>()), 2 * at + 2, level + 1);
+      };
+      place(0, 0, 0);
+      forest.trees.push_back(laid);
+    }
+    return forest;
+  } catch (const std::exception& e) {
+    return invalid(e.what());
+  }
 }
 
 }  // namespace
@@ -70,12 +191,10 @@ RerankCandidates RerankFeatures(std::span<const std::vector<ScoredItem>> lists,
 }
 
 struct Reranker::Impl {
-  BoosterHandle booster = nullptr;
+  BoosterHandle booster = nullptr;  // kept for Save
+  Forest forest;                    // what Rerank walks
   size_t features = 0;
   size_t groups = 0;
-  // A precaution: XGBoost's C API does not promise that concurrent predictions on one booster
-  // are safe in every version; a blend's members cost far more than waiting here.
-  mutable std::mutex predict_mu;
   ~Impl() {
     if (booster) XGBoosterFree(booster);
   }
@@ -147,8 +266,9 @@ Result<Reranker> Reranker::Train(std::span<const RerankCandidates> groups,
   for (int round = 0; round < options.rounds; ++round) {
     if (XGBoosterUpdateOneIter(impl->booster, round, matrix) != 0) return XgbError("training");
   }
-  // Served one request at a time per worker: no thread pool per prediction.
-  if (XGBoosterSetParam(impl->booster, "nthread", "1") != 0) return XgbError("nthread");
+  auto forest = ReadForest(impl->booster, impl->features);
+  if (!forest.ok()) return forest.status();
+  impl->forest = std::move(*forest);
   return Reranker(std::move(impl));
 }
 
@@ -165,7 +285,9 @@ Result<Reranker> Reranker::Load(const std::string& path, size_t features) {
                                " features, the blend gives " + std::to_string(features),
                            "members");
   }
-  if (XGBoosterSetParam(impl->booster, "nthread", "1") != 0) return XgbError("nthread");
+  auto forest = ReadForest(impl->booster, features);
+  if (!forest.ok()) return forest.status();
+  impl->forest = std::move(*forest);
   return Reranker(std::move(impl));
 }
 
@@ -183,29 +305,9 @@ std::vector<ScoredItem> Reranker::Rerank(RerankCandidates candidates, size_t n) 
     items.resize(std::min(n, items.size()));
     return std::move(items);
   }
-  char array[160];
-  std::snprintf(
-      array, sizeof(array),
-      "{\"data\": [%llu, true], \"shape\": [%zu, %zu], \"typestr\": \"<f4\", "
-      "\"version\": 3}",
-      static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(candidates.features.data())),
-      items.size(), impl_->features);
-  static constexpr char kConfig[] =
-      "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, "
-      "\"strict_shape\": false, \"cache_id\": 0, \"missing\": NaN}";
-  const bst_ulong* shape = nullptr;
-  bst_ulong dims = 0;
-  const float* scores = nullptr;
-  {
-    std::lock_guard lock(impl_->predict_mu);
-    if (XGBoosterPredictFromDense(impl_->booster, array, kConfig, nullptr, &shape, &dims,
-                                  &scores) != 0) {
-      // Cannot happen with a loaded model and rows of its width; keep the blend's order.
-      items.resize(std::min(n, items.size()));
-      return std::move(items);
-    }
-    for (size_t i = 0; i < items.size(); ++i) items[i].score = scores[i];
-  }
+  std::vector<float> scores(items.size());
+  impl_->forest.Predict(candidates.features.data(), items.size(), impl_->features, scores.data());
+  for (size_t i = 0; i < items.size(); ++i) items[i].score = scores[i];
   auto better = [](const ScoredItem& a, const ScoredItem& b) {
     return a.score != b.score ? a.score > b.score : a.item_id < b.item_id;
   };

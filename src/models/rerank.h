@@ -69,7 +69,8 @@ class Reranker {
   size_t features() const;
   size_t groups_trained() const;  //!< groups Train learned from (0 after Load)
 
-  //! The candidates ordered by the model, the best n, scored by it. Thread-safe.
+  //! The candidates ordered by the model, the best n, scored by it (the booster's margin, as
+  //! XGBoost predicts it). Thread-safe.
   std::vector<ScoredItem> Rerank(RerankCandidates candidates, size_t n) const;
 
  private:

@@ -1,8 +1,11 @@
 #include "models/rerank.h"
 
 #include <gtest/gtest.h>
+#include <xgboost/c_api.h>
 
 #include <cmath>
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -85,6 +88,35 @@ TEST(RerankerTest, LearnsWhatTheLinearMixMissesAndRoundTrips) {
     EXPECT_EQ(top[0].item_id, target);
     EXPECT_EQ(loaded->Rerank(candidates, 5), top);  // identical scores after the round trip
   }
+  // The scores are the booster's margins exactly as XGBoost predicts them.
+  BoosterHandle booster = nullptr;
+  ASSERT_EQ(XGBoosterCreate(nullptr, 0, &booster), 0);
+  ASSERT_EQ(XGBoosterLoadModel(booster, dir.Sub("rerank.json").c_str()), 0);
+  for (int c = 2000; c < 2005; ++c) {
+    std::string target;
+    auto candidates = RepeatCase(c, &target);
+    const size_t rows = candidates.items.size();
+    const std::string array =
+        "{\"data\": [" + std::to_string(reinterpret_cast<uintptr_t>(candidates.features.data())) +
+        ", true], \"shape\": [" + std::to_string(rows) + ", " +
+        std::to_string(RerankFeatureCount(2)) + "], \"typestr\": \"<f4\", \"version\": 3}";
+    const char* config =
+        "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, "
+        "\"strict_shape\": false, \"cache_id\": 0, \"missing\": NaN}";
+    const bst_ulong* shape = nullptr;
+    bst_ulong dims = 0;
+    const float* expected = nullptr;
+    ASSERT_EQ(XGBoosterPredictFromDense(booster, array.c_str(), config, nullptr, &shape, &dims,
+                                        &expected),
+              0)
+        << XGBGetLastError();
+    std::map<std::string, float> xgboost_score;
+    for (size_t i = 0; i < rows; ++i) xgboost_score[candidates.items[i].item_id] = expected[i];
+    for (const auto& item : reranker->Rerank(candidates, rows)) {
+      EXPECT_NEAR(item.score, xgboost_score.at(item.item_id), 1e-5) << item.item_id;
+    }
+  }
+  XGBoosterFree(booster);
   // A model of another width (another member count) is refused, naming why.
   auto wrong = Reranker::Load(dir.Sub("rerank.json"), RerankFeatureCount(3));
   ASSERT_FALSE(wrong.ok());

@@ -7,7 +7,6 @@
 #include <cassert>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <functional>
 #include <string_view>
 #include <unordered_map>
@@ -83,6 +82,10 @@ Result<Forest> ReadForest(BoosterHandle booster, size_t features) {
     const auto& learner = model.at("learner").as_object();
     const auto& booster_json = learner.at("gradient_booster").as_object();
     if (booster_json.at("name").as_string() != "gbtree") return invalid("not a gbtree booster");
+    // Margins summed over all trees are the prediction only for a ranking objective.
+    if (learner.at("objective").at("name").as_string() != "rank:pairwise") {
+      return invalid("not a rank:pairwise model");
+    }
     Forest forest;
     forest.base_score =
         std::stof(std::string(learner.at("learner_model_param").at("base_score").as_string()));
@@ -106,15 +109,16 @@ Result<Forest> ReadForest(BoosterHandle booster, size_t features) {
         const int64_t l = left[i].to_number<int64_t>(), r = right[i].to_number<int64_t>();
         if (l < 0) continue;
         if (split_type[i].to_number<int64_t>() != 0) return invalid("categorical split");
-        if (l <= int64_t(i) || l >= int64_t(n) || r <= int64_t(i) || r >= int64_t(n)) {
-          return invalid("child out of range");
+        if (l <= int64_t(i) || l >= int64_t(n) || r <= int64_t(i) || r >= int64_t(n) || l == r ||
+            depth[size_t(l)] != 0 || depth[size_t(r)] != 0) {
+          return invalid("a child out of range or with two parents");
         }
         const int64_t f = feature[i].to_number<int64_t>();
         if (f < 0 || size_t(f) >= features) return invalid("feature out of range");
         depth[size_t(l)] = depth[size_t(r)] = depth[i] + 1;
         deepest = std::max(deepest, depth[i] + 1);
       }
-      if (deepest > 16) return invalid("a tree deeper than 16");
+      if (deepest > 12) return invalid("a tree deeper than 12 (this ranker trains depth 6)");
       Forest::Tree laid{deepest, forest.threshold.size(), forest.leaf.size()};
       const size_t splits = (size_t{1} << deepest) - 1;
       forest.feature.resize(laid.splits + splits, 0);

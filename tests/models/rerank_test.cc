@@ -95,6 +95,9 @@ TEST(RerankerTest, LearnsWhatTheLinearMixMissesAndRoundTrips) {
   for (int c = 2000; c < 2005; ++c) {
     std::string target;
     auto candidates = RepeatCase(c, &target);
+    if (c % 2 == 0) {  // missing values take each split's default side
+      for (size_t f = 0; f < candidates.features.size(); f += 3) candidates.features[f] = NAN;
+    }
     const size_t rows = candidates.items.size();
     const std::string array =
         "{\"data\": [" + std::to_string(reinterpret_cast<uintptr_t>(candidates.features.data())) +

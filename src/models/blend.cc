@@ -46,15 +46,7 @@ std::vector<ScoredItem> BlendLists(std::span<const std::vector<ScoredItem>> list
   std::vector<ScoredItem> out;
   out.reserve(mixture.size());
   for (const auto& [item, score] : mixture) out.push_back({std::string(item), score});
-  auto better = [](const ScoredItem& a, const ScoredItem& b) {
-    return a.score != b.score ? a.score > b.score : a.item_id < b.item_id;
-  };
-  if (out.size() > n) {
-    std::partial_sort(out.begin(), out.begin() + ptrdiff_t(n), out.end(), better);
-    out.resize(n);
-  } else {
-    std::sort(out.begin(), out.end(), better);
-  }
+  KeepBest(out, n);
   return out;
 }
 

@@ -219,9 +219,7 @@ class PopularityRecommender : public SessionRecommender {
     }
     ranked_.clear();
     for (auto& [item, count] : counts) ranked_.push_back({item, static_cast<double>(count)});
-    std::sort(ranked_.begin(), ranked_.end(), [](const ScoredItem& a, const ScoredItem& b) {
-      return a.score != b.score ? a.score > b.score : a.item_id < b.item_id;
-    });
+    KeepBest(ranked_, ranked_.size());
   }
   std::vector<ScoredItem> Score(std::span<const std::string>, size_t k,
                                 std::span<const std::string> exclude) const override {

@@ -748,4 +748,13 @@ common::Status ItemModel::Restore(std::string_view tenant, std::string_view item
   return common::Status::Ok();
 }
 
+void KeepBest(std::vector<ScoredItem>& items, size_t n) {
+  const size_t keep = std::min(n, items.size());
+  std::partial_sort(items.begin(), items.begin() + static_cast<ptrdiff_t>(keep), items.end(),
+                    [](const ScoredItem& a, const ScoredItem& b) {
+                      return a.score != b.score ? a.score > b.score : a.item_id < b.item_id;
+                    });
+  items.resize(keep);
+}
+
 }  // namespace streamrec::models

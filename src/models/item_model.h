@@ -23,6 +23,10 @@ struct ScoredItem {
   bool operator==(const ScoredItem&) const = default;
 };
 
+//! Orders `items` best first, ties by item id (so that no order depends on hashing), and keeps
+//! the n best.
+void KeepBest(std::vector<ScoredItem>& items, size_t n);
+
 //! An item in a user's window, oldest first.
 struct WindowItem {
   std::string item_id;
@@ -30,8 +34,8 @@ struct WindowItem {
 };
 
 struct ItemModelOptions {
-  size_t max_items = 500'000;                        //!< per model; least popular evicted
-  size_t max_neighbors = 50;                         //!< co-visitation list cap per item
+  size_t max_items = 500'000;  //!< per model; least popular evicted
+  size_t max_neighbors = 50;   //!< co-visitation list cap per item
   int64_t popularity_half_life_ms = 24ll * 3600 * 1000;
   double recency_decay = 0.7;  //!< weight of the k-th most recent window item: decay^k
   //! Popular() lists are cached and rebuilt (O(items)) when stale and older than this much

@@ -313,12 +313,7 @@ std::vector<ScoredItem> Reranker::Rerank(RerankCandidates candidates, size_t n) 
   std::vector<float> scores(items.size());
   impl_->forest.Predict(candidates.features.data(), items.size(), impl_->features, scores.data());
   for (size_t i = 0; i < items.size(); ++i) items[i].score = scores[i];
-  auto better = [](const ScoredItem& a, const ScoredItem& b) {
-    return a.score != b.score ? a.score > b.score : a.item_id < b.item_id;
-  };
-  const size_t keep = std::min(n, items.size());
-  std::partial_sort(items.begin(), items.begin() + ptrdiff_t(keep), items.end(), better);
-  items.resize(keep);
+  KeepBest(items, n);
   return std::move(items);
 }
 

@@ -282,17 +282,7 @@ struct SessionKnn::Impl {
     }
     out.reserve(scores.size());
     for (const auto& [id, score] : scores) out.push_back({items[id].id, score});
-    // Ties by item id so that results do not depend on hash or interning order.
-    auto better = [](const ScoredItem& a, const ScoredItem& b) {
-      return a.score != b.score ? a.score > b.score : a.item_id < b.item_id;
-    };
-    if (out.size() > n) {
-      std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(),
-                        better);
-      out.resize(n);
-    } else {
-      std::sort(out.begin(), out.end(), better);
-    }
+    KeepBest(out, n);  // ties by item id, not by hash or interning order
     return out;
   }
 };

@@ -263,6 +263,12 @@ Result<ValidationLists> ListValidation(const Registry& registry,
   return out;
 }
 
+// An evaluator's `"NDCG@20": .., "HR@20": .., "MRR@20": ..` (JSON members).
+std::string Figures20(const m::MultiKEvaluator& e) {
+  return "\"NDCG@20\": " + Num(e.Ndcg(20)) + ", \"HR@20\": " + Num(e.HitRate(20)) +
+         ", \"MRR@20\": " + Num(e.Mrr(20));
+}
+
 // The members' weights that give the best validation NDCG@20 (a figure that rewards both
 // hitting and ranking high); a JSON record of the choice in `record`.
 std::vector<double> SelectBlendWeights(const ValidationLists& validation, size_t members,
@@ -284,9 +290,8 @@ std::vector<double> SelectBlendWeights(const ValidationLists& validation, size_t
                    "select: blend weights [%s] validation NDCG@20=%.4f HR@20=%.4f MRR@20=%.4f\n",
                    w.str().c_str(), ndcg, eval.HitRate(20), eval.Mrr(20));
     }
-    tried << (tried.tellp() > 0 ? ", " : "") << "{\"weights\": [" << w.str()
-          << "], \"NDCG@20\": " << Num(ndcg) << ", \"HR@20\": " << Num(eval.HitRate(20))
-          << ", \"MRR@20\": " << Num(eval.Mrr(20)) << "}";
+    tried << (tried.tellp() > 0 ? ", " : "") << "{\"weights\": [" << w.str() << "], "
+          << Figures20(eval) << "}";
     if (ndcg > best_ndcg) best_ndcg = ndcg, best = weights;
   }
   *record =
@@ -294,12 +299,6 @@ std::vector<double> SelectBlendWeights(const ValidationLists& validation, size_t
       ", \"cases\": " + std::to_string(validation.cases.size()) + ", \"tried\": [" + tried.str() +
       "]}";
   return best;
-}
-
-// "{NDCG@20, HR@20, MRR@20}" of an evaluator.
-std::string Figures20(const m::MultiKEvaluator& e) {
-  return "{\"NDCG@20\": " + Num(e.Ndcg(20)) + ", \"HR@20\": " + Num(e.HitRate(20)) +
-         ", \"MRR@20\": " + Num(e.Mrr(20)) + "}";
 }
 
 // The blend's re-ranker (models/rerank.h), learned on the validation sessions' blended heads
@@ -324,33 +323,32 @@ Result<bool> TrainReranker(const ValidationLists& validation, std::span<const do
     std::fprintf(stderr, "rerank: %d boosting rounds on %zu validation cases, 2-fold check first\n",
                  options.rounds, n);
   }
-  // Halves of the cases in session order (a session's prefixes stay together but at the cut).
+  // Halves of the cases in session order (a session's prefixes stay together but at the cut),
+  // each re-ranked by a ranker trained on the other half.
   const size_t half = n / 2;
   const std::span<const m::RerankCandidates> all(groups);
   const std::span<const std::string> all_targets(targets);
   m::MultiKEvaluator blended({20}), reranked({20});
+  size_t with_target = 0;  // cases whose next click is among their candidates
   for (const auto [from, to] : {std::pair{size_t{0}, half}, std::pair{half, n}}) {
-    // Trained on the other half, scored on this one.
-    std::vector<m::RerankCandidates> train_groups(all.begin(), all.begin() + from);
-    train_groups.insert(train_groups.end(), all.begin() + to, all.end());
-    std::vector<std::string> train_targets(all_targets.begin(), all_targets.begin() + from);
-    train_targets.insert(train_targets.end(), all_targets.begin() + to, all_targets.end());
-    auto fold = m::Reranker::Train(train_groups, train_targets, options);
-    if (!fold.ok()) return fold.status();
+    const size_t other = from == 0 ? half : 0, other_size = n - (to - from);
+    auto fold = m::Reranker::Train(all.subspan(other, other_size),
+                                   all_targets.subspan(other, other_size), options);
+    // A half with no case to learn from leaves the other half in the blend's order.
+    if (!fold.ok() && fold.status().reason != "no_data") return fold.status();
+    if (fold.ok()) with_target += fold->groups_trained();
     for (size_t c = from; c < to; ++c) {
-      std::vector<m::ScoredItem> head(
-          groups[c].items.begin(),
-          groups[c].items.begin() + ptrdiff_t(std::min<size_t>(20, groups[c].items.size())));
+      const std::span<const m::ScoredItem> head(groups[c].items.data(),
+                                                std::min<size_t>(20, groups[c].items.size()));
       blended.Add(head, targets[c]);
-      reranked.Add(fold->Rerank(groups[c], 20), targets[c]);
+      if (fold.ok()) {
+        reranked.Add(fold->Rerank(groups[c], 20), targets[c]);
+      } else {
+        reranked.Add(head, targets[c]);
+      }
     }
   }
   const bool keep = reranked.Ndcg(20) > blended.Ndcg(20);
-  size_t with_target = 0;  // cases whose next click is among their candidates
-  for (size_t c = 0; c < n; ++c) {
-    with_target += std::any_of(groups[c].items.begin(), groups[c].items.end(),
-                               [&](const m::ScoredItem& s) { return s.item_id == targets[c]; });
-  }
   if (keep) {
     auto reranker = m::Reranker::Train(groups, targets, options);
     if (!reranker.ok()) return reranker.status();
@@ -365,10 +363,10 @@ Result<bool> TrainReranker(const ValidationLists& validation, std::span<const do
   *record =
       "{\"objective\": \"rank:pairwise\", \"candidates\": " + std::to_string(m::kRerankCandidates) +
       ", \"rounds\": " + std::to_string(options.rounds) + ", \"cases\": " + std::to_string(n) +
-      ", \"cases_with_target\": " + std::to_string(with_target) +
-      ", \"two_fold\": {\"blend\": " + Figures20(blended) +
-      ", \"reranked\": " + Figures20(reranked) + "}, \"kept\": " + (keep ? "true" : "false") +
-      ", \"seconds\": " + Num(SecondsSince(start)) + "}";
+      ", \"cases_with_target\": " + std::to_string(with_target) + ", \"two_fold\": {\"blend\": {" +
+      Figures20(blended) + "}, \"reranked\": {" + Figures20(reranked) +
+      "}}, \"kept\": " + (keep ? "true" : "false") + ", \"seconds\": " + Num(SecondsSince(start)) +
+      "}";
   return keep;
 }
 

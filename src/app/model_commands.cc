@@ -37,10 +37,7 @@ struct EvaluateArgs {
   std::string split = "test";
   size_t max_test = 0;
   // Session-kNN settings; the defaults are the literature's, not tuned per dataset.
-  size_t knn_k = m::SessionKnnOptions{}.k;
-  size_t sample_size = m::SessionKnnOptions{}.sample_size;
-  double idf_weighting = m::SessionKnnOptions{}.idf_weighting;
-  double position_decay = m::SessionKnnOptions{}.position_decay;
+  m::SessionKnnOptions knn;  // sknn/vsknn settings (the kind comes from the model's name)
   bool quiet = false;
   bool select = false;
 };
@@ -123,14 +120,24 @@ void PrintTable(const std::vector<Result>& results) {
   std::fflush(stdout);
 }
 
+// The session-kNN settings that `train` and `evaluate` both take.
+void AddKnnOptions(CLI::App* cmd, m::SessionKnnOptions& knn) {
+  cmd->add_option("--knn-k", knn.k, "sknn/vsknn: neighbours")->capture_default_str();
+  cmd->add_option("--sample-size", knn.sample_size, "sknn/vsknn: recent sessions considered")
+      ->capture_default_str();
+  cmd->add_option("--idf-weighting", knn.idf_weighting, "vsknn: IDF weight of votes, 0 off")
+      ->capture_default_str();
+  cmd->add_option("--position-decay", knn.position_decay,
+                  "vsknn: votes decay as exp(-d/x) with the item's distance d from the shared item "
+                  "in the neighbour session, 0 off")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
 m::SessionKnnOptions KnnOptions(const std::string& name) {
-  m::SessionKnnOptions options;
+  m::SessionKnnOptions options = g_args.knn;
   options.kind =
       name == "sknn" ? m::SessionKnnOptions::Kind::kSknn : m::SessionKnnOptions::Kind::kVsknn;
-  options.k = g_args.knn_k;
-  options.sample_size = g_args.sample_size;
-  options.idf_weighting = g_args.idf_weighting;
-  options.position_decay = g_args.position_decay;
   return options;
 }
 
@@ -194,8 +201,8 @@ int RunEvaluate() {
     const auto chosen = m::SelectVsknnOptions(
         KnnOptions("vsknn"), train, users,
         [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
-    g_args.idf_weighting = chosen.idf_weighting;
-    g_args.position_decay = chosen.position_decay;
+    g_args.knn.idf_weighting = chosen.idf_weighting;
+    g_args.knn.position_decay = chosen.position_decay;
   }
   std::vector<Result> results;
   for (const auto& name : names) {
@@ -351,17 +358,7 @@ void RegisterRegistryCommands(CLI::App& cli) {
       ->capture_default_str();
   train->add_option("--max-test", t.max_test, "evaluate at most N cases (users); 0 all")
       ->capture_default_str();
-  train->add_option("--knn-k", t.knn.k, "sknn/vsknn: neighbours")->capture_default_str();
-  train->add_option("--sample-size", t.knn.sample_size, "sknn/vsknn: recent sessions considered")
-      ->capture_default_str();
-  train->add_option("--idf-weighting", t.knn.idf_weighting, "vsknn: IDF weight of votes, 0 off")
-      ->capture_default_str();
-  train
-      ->add_option("--position-decay", t.knn.position_decay,
-                   "vsknn: votes decay as exp(-d/x) with the item's distance d from the shared "
-                   "item in the neighbour session, 0 off")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  AddKnnOptions(train, t.knn);
   train
       ->add_option("--members", t.members,
                    "blend: registered models mixed (equal weights, or see --select), NAME "
@@ -440,16 +437,7 @@ void RegisterModelCommands(CLI::App& cli) {
                   "of training sessions; leave-one-out: the second-to-last item)")
       ->check(CLI::IsMember({"test", "validation"}))
       ->capture_default_str();
-  cmd->add_option("--knn-k", g_args.knn_k, "sknn/vsknn: neighbours")->capture_default_str();
-  cmd->add_option("--sample-size", g_args.sample_size, "sknn/vsknn: recent sessions considered")
-      ->capture_default_str();
-  cmd->add_option("--idf-weighting", g_args.idf_weighting, "vsknn: IDF weight of votes, 0 off")
-      ->capture_default_str();
-  cmd->add_option("--position-decay", g_args.position_decay,
-                  "vsknn: votes decay as exp(-d/x) with the item's distance d from the shared item "
-                  "in the neighbour session, 0 off")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  AddKnnOptions(cmd, g_args.knn);
   cmd->add_flag("--quiet", g_args.quiet, "no progress bar");
   cmd->add_flag("--select", g_args.select,
                 "choose vsknn's --idf-weighting (0, 1) and --position-decay (0, 1, 2, 4, 8) on a "

@@ -216,10 +216,12 @@ size_t Reranker::groups_trained() const { return impl_->groups; }
 Result<Reranker> Reranker::Train(std::span<const RerankCandidates> groups,
                                  std::span<const std::string> targets,
                                  const RerankerOptions& options) {
-  auto invalid = [](const std::string& why) {
-    return Status::Invalid("no_data", "--rerank: " + why, "select");
+  // `no_data` means only that nothing could be learned: the 2-fold check leaves such a half in
+  // the blend's order, while malformed candidates must stop training.
+  auto invalid = [](const std::string& reason, const std::string& why) {
+    return Status::Invalid(reason, "--rerank: " + why, "select");
   };
-  if (groups.size() != targets.size()) return invalid("one target per group");
+  if (groups.size() != targets.size()) return invalid("invalid_candidates", "one target per group");
   auto impl = std::make_unique<Impl>();
   std::vector<float> rows, labels;
   std::vector<unsigned> sizes;
@@ -229,7 +231,7 @@ Result<Reranker> Reranker::Train(std::span<const RerankCandidates> groups,
     const size_t width = group.features.size() / group.items.size();
     if (impl->features == 0) impl->features = width;
     if (width != impl->features || width * group.items.size() != group.features.size()) {
-      return invalid("feature rows of different widths");
+      return invalid("invalid_candidates", "feature rows of different widths");
     }
     const auto hit = std::find_if(group.items.begin(), group.items.end(),
                                   [&](const ScoredItem& s) { return s.item_id == targets[g]; });
@@ -238,7 +240,9 @@ Result<Reranker> Reranker::Train(std::span<const RerankCandidates> groups,
     for (const auto& item : group.items) labels.push_back(&item == &*hit ? 1.0f : 0.0f);
     sizes.push_back(unsigned(group.items.size()));
   }
-  if (sizes.empty()) return invalid("no validation case has its next item among the candidates");
+  if (sizes.empty()) {
+    return invalid("no_data", "no validation case has its next item among the candidates");
+  }
   impl->groups = sizes.size();
 
   DMatrixHandle matrix = nullptr;

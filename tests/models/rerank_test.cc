@@ -133,8 +133,9 @@ TEST(RerankerTest, NeedsCasesWithTheirTargetAmongTheCandidates) {
   const std::vector<std::string> elsewhere{"not-a-candidate"};
   auto reranker = Reranker::Train(groups, elsewhere);
   ASSERT_FALSE(reranker.ok());
+  EXPECT_EQ(reranker.status().reason, "no_data");  // the 2-fold check keeps the blend's order
   EXPECT_EQ(reranker.status().field, "select");
-  EXPECT_FALSE(Reranker::Train(groups, {}).ok());  // one target per group
+  EXPECT_EQ(Reranker::Train(groups, {}).status().reason, "invalid_candidates");
 }
 
 }  // namespace

@@ -8,11 +8,14 @@
 #include <rocksdb/db.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "app/scenario_wiring.h"
 #include "bench_clicks.h"
@@ -149,7 +152,7 @@ int main(int argc, char** argv) {
   const auto clicks = Interleave(
       bench::ClicksFromArgs(argc, argv,
                             "scenario_pipeline_bench DATASET_FILE WORK_DIR [max_events (0: all) "
-                            "[runs, e.g. builtin,scenario_classic (one round)]]"),
+                            "[runs, e.g. builtin,scenario_classic (one round) [rounds]]]"),
       1000);
   const double n = static_cast<double>(clicks.size());
   std::printf("scenario_bench_events %zu count\n", clicks.size());
@@ -169,9 +172,15 @@ int main(int argc, char** argv) {
            ("," + only + ",").find(std::string(",") + runs[r].name + ",") != std::string::npos;
   };
   // Rounds over all three, best time of each: the machine's noise only ever slows a run down.
-  const int kRounds = only.empty() ? 3 : 1;
+  // Optional 5th argument: the number of rounds (3 for all runs, 1 for a subset by default).
+  const int kRounds = argc > 5 ? std::max(1, std::atoi(argv[5])) : only.empty() ? 3 : 1;
   double best_s[std::size(runs)] = {};
   double best_cpu_s[std::size(runs)] = {};
+  // Each round's time over the built-in's in the same round: the shared machine's speed drifts by
+  // 20-30% within minutes, so a ratio of two runs a few seconds apart is steadier than one of
+  // two bests that may come from different minutes.
+  std::vector<double> paired[std::size(runs)];
+  double builtin_s = 0;
   for (int round = 0; round < kRounds; ++round) {
     for (size_t r = 0; r < std::size(runs); ++r) {
       const Run& run = runs[r];
@@ -186,6 +195,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s: %s\n", run.name, timing.status().ToString().c_str());
         return 1;
       }
+      // Each round on stderr, to see how far the machine's noise spreads them.
+      std::fprintf(stderr, "round %d %s %.0f events/s, %.2f us CPU/event\n", round, run.name,
+                   n / timing->wall_s, timing->cpu_s * 1e6 / n);
+      if (r == 0) builtin_s = timing->wall_s;
+      if (r > 0 && selected(0)) paired[r].push_back(timing->wall_s / builtin_s);
       if (round == 0 || timing->wall_s < best_s[r]) best_s[r] = timing->wall_s;
       if (round == 0 || timing->cpu_s < best_cpu_s[r]) best_cpu_s[r] = timing->cpu_s;
       opened.log->Stop();
@@ -199,6 +213,11 @@ int main(int argc, char** argv) {
       std::printf("pipeline_%s_cost_vs_builtin %.2f ratio\n", runs[r].name, best_s[r] / best_s[0]);
       std::printf("pipeline_%s_cpu_vs_builtin %.2f ratio\n", runs[r].name,
                   best_cpu_s[r] / best_cpu_s[0]);
+      std::vector<double>& ratios = paired[r];
+      std::sort(ratios.begin(), ratios.end());
+      const size_t k = ratios.size();
+      std::printf("pipeline_%s_paired_vs_builtin_median %.2f ratio\n", runs[r].name,
+                  k % 2 ? ratios[k / 2] : (ratios[k / 2 - 1] + ratios[k / 2]) / 2);
     }
   }
   return 0;

@@ -10,11 +10,14 @@
 namespace streamrec::expr {
 
 common::Result<Value> ParseJson(std::string_view json) {
-  // One parser per thread: its buffers are reused across events.
+  // One parser and one padded copy per thread, both reused across events: a scenario reading
+  // `#input.raw` parses every event, and a fresh padded_string would allocate each time.
   thread_local simdjson::dom::parser parser;
-  simdjson::padded_string padded(json);
+  thread_local std::string padded;
+  padded.assign(json);
+  padded.reserve(json.size() + simdjson::SIMDJSON_PADDING);
   simdjson::dom::element root;
-  auto error = parser.parse(padded).get(root);
+  auto error = parser.parse(padded.data(), json.size(), /*realloc_if_needed=*/false).get(root);
   if (error) {
     return common::Status::Invalid("invalid_json",
                                    std::string("invalid JSON: ") + simdjson::error_message(error));

@@ -317,7 +317,7 @@ models:
   ab_version: 0            # A/B: serve this version to ab_percent of users (stable by user id)
   ab_percent: 0
 storage:
-  block_cache_mb: 128
+  block_cache_mb: 160
   write_buffer_mb: 32
   bad_rows_retention_hours: 168
 serving:

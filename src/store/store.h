@@ -26,7 +26,10 @@ class CompactionFilter;
 namespace streamrec::store {
 
 struct StoreOptions {
-  size_t block_cache_bytes = 128ull << 20;   //!< shared LRU block cache
+  //! Shared LRU block cache. It charges each block at its allocation's usable size, which under
+  //! jemalloc's size classes is up to ~20% above the block's length: 160 MiB holds what 128 MiB
+  //! held under glibc's malloc (measured: same ingest rate, 100 MiB less RSS at 1.1M users).
+  size_t block_cache_bytes = 160ull << 20;
   size_t write_buffer_bytes = 32ull << 20;   //!< per column family memtable
   size_t memtable_budget_bytes = 128ull << 20;  //!< all memtables together
   int64_t dedup_ttl_ms = 24ll * 3600 * 1000;  //!< event ids remembered this long

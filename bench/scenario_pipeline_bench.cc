@@ -4,7 +4,9 @@
 // slug from the URL, 5-minute window, co-visitation, push to a null Shopify sink). Each run
 // applies its own copy of the same log from the start. Sessions are interleaved as concurrent
 // shoppers' clicks arrive (1,000 at a time), so a pipeline step rarely holds two events of one
-// user and both paths compute a list per event. Prints `name value unit` lines.
+// user and both paths compute a list per event. Prints `name value unit` lines: each path's best
+// round, its ratios to the built-in's best, and the median over rounds of each round's ratio to
+// the built-in run just before it (steadier when the machine's speed drifts); rounds on stderr.
 #include <rocksdb/db.h>
 #include <sys/resource.h>
 

@@ -149,10 +149,11 @@ class SasrecModel {
 //! Sets LibTorch's process-wide intra-op thread count (inference is fastest with 1 here).
 void SetTorchThreads(int threads);
 
-//! For training tools, once at start (process-wide glibc malloc settings): freed score blocks
-//! stay in the heap for the next step, instead of glibc giving the heap's top back to the
-//! kernel and page-faulting it in again at every step (about half of an epoch's time at
-//! 43k items). Score blocks are kept under the mmap threshold set here.
+//! For training tools, once at start (process-wide malloc settings, glibc's or, when the binary
+//! links it, jemalloc's): freed score blocks stay in the heap for the next step, instead of the
+//! allocator giving them back to the kernel and page-faulting them in again at every step (about
+//! half of an epoch's time at 43k items). Under glibc, score blocks are kept under the mmap
+//! threshold set here; under jemalloc, freed pages are never purged.
 void KeepFreedBlocksForReuse();
 
 //! The `model.pt` format version written by Save (Load also reads version 1, SASRec only).

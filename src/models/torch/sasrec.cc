@@ -327,7 +327,7 @@ void KeepFreedBlocksForReuse() {
   mallopt(M_TOP_PAD, 256 << 20);
 #endif
   if (mallctl == nullptr) return;
-  // jemalloc gives freed pages back to the kernel after 10 s by default, and the next step's
+  // jemalloc gives freed pages back to the kernel gradually (10 s decay), and the next step's
   // tensors fault them in again: `streamrec train --model sasrec` ran 1.45x slower (twice the
   // system time). Never purging keeps them, as the glibc settings above do for glibc.
   ssize_t never = -1;

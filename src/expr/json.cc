@@ -14,8 +14,8 @@ common::Result<Value> ParseJson(std::string_view json) {
   // `#input.raw` parses every event, and a fresh padded_string would allocate each time.
   thread_local simdjson::dom::parser parser;
   thread_local std::string padded;
+  padded.reserve(json.size() + simdjson::SIMDJSON_PADDING);  // before assign: one copy on growth
   padded.assign(json);
-  padded.reserve(json.size() + simdjson::SIMDJSON_PADDING);
   simdjson::dom::element root;
   auto error = parser.parse(padded.data(), json.size(), /*realloc_if_needed=*/false).get(root);
   if (error) {

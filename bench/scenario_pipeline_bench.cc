@@ -182,9 +182,12 @@ int main(int argc, char** argv) {
   // 20-30% within minutes, so a ratio of two runs a few seconds apart is steadier than one of
   // two bests that may come from different minutes.
   std::vector<double> paired[std::size(runs)];
-  double builtin_s = 0;
   for (int round = 0; round < kRounds; ++round) {
-    for (size_t r = 0; r < std::size(runs); ++r) {
+    double round_s[std::size(runs)] = {};
+    // Odd rounds run in reverse order: whichever run goes first pays for what the previous one
+    // left behind (freed memory being returned, a cold cache), so the order alternates.
+    for (size_t i = 0; i < std::size(runs); ++i) {
+      const size_t r = round % 2 ? std::size(runs) - 1 - i : i;
       const Run& run = runs[r];
       if (!selected(r)) continue;
       common::Registry metrics;
@@ -200,11 +203,13 @@ int main(int argc, char** argv) {
       // Each round on stderr, to see how far the machine's noise spreads them.
       std::fprintf(stderr, "round %d %s %.0f events/s, %.2f us CPU/event\n", round, run.name,
                    n / timing->wall_s, timing->cpu_s * 1e6 / n);
-      if (r == 0) builtin_s = timing->wall_s;
-      if (r > 0 && selected(0)) paired[r].push_back(timing->wall_s / builtin_s);
+      round_s[r] = timing->wall_s;
       if (round == 0 || timing->wall_s < best_s[r]) best_s[r] = timing->wall_s;
       if (round == 0 || timing->cpu_s < best_cpu_s[r]) best_cpu_s[r] = timing->cpu_s;
       opened.log->Stop();
+    }
+    for (size_t r = 1; r < std::size(runs); ++r) {
+      if (selected(r) && selected(0)) paired[r].push_back(round_s[r] / round_s[0]);
     }
   }
   for (size_t r = 0; r < std::size(runs); ++r) {

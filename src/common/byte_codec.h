@@ -69,10 +69,12 @@ class ByteReader {
     return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
   }
   //! A length-prefixed string of at most `max_length` bytes.
-  std::string String(size_t max_length = SIZE_MAX) {
+  std::string String(size_t max_length = SIZE_MAX) { return std::string(StringView(max_length)); }
+  //! Like String, as a view into the input.
+  std::string_view StringView(size_t max_length = SIZE_MAX) {
     uint64_t n = Varint();
-    if (n > in_.size() || n > max_length) return Fail(), std::string();
-    std::string s(in_.substr(0, n));
+    if (n > in_.size() || n > max_length) return Fail(), std::string_view();
+    std::string_view s = in_.substr(0, n);
     in_.remove_prefix(n);
     return s;
   }

@@ -73,7 +73,11 @@ common::Result<Event> DecodeEvent(std::string_view bytes) {
   e.item_id = r.String();
   e.session_id = r.String();
   e.properties = r.String();
-  if (version >= kFormatVersion) e.raw = r.String();
+  if (version >= kFormatVersion) {
+    std::string_view raw = r.StringView();
+    e.raw.reserve(raw.size() + kRawReadAhead);
+    e.raw.assign(raw);
+  }
   if (!r.ok()) return common::Status::Internal("event record is truncated");
   return e;
 }

@@ -28,6 +28,10 @@ std::string_view EventTypeName(EventType type);
 //! "click".
 std::optional<EventType> ParseEventType(std::string_view name);
 
+//! Spare capacity DecodeEvent leaves after Event::raw, so that a JSON parser that reads ahead
+//! of the text (simdjson) parses it where it lies instead of copying it per event.
+inline constexpr size_t kRawReadAhead = 64;
+
 struct Event {
   std::string event_id;    //!< tracker-assigned id (Snowplow eid); dedup key with tenant
   std::string tenant;      //!< shop / app id (Snowplow aid)
@@ -39,7 +43,8 @@ struct Event {
   std::string session_id;    //!< tracker session id (sid) when sent
   std::string properties;    //!< compact JSON object or empty
   //! The tracker's own fields as sent (compact JSON object, plus "schema" for tp2 POSTs) when
-  //! the collector keeps them for scenarios (`#input.raw`); else empty.
+  //! the collector keeps them for scenarios (`#input.raw`); else empty. Decoded from the log
+  //! with kRawReadAhead bytes of spare capacity after it.
   std::string raw;
 
   bool operator==(const Event&) const = default;

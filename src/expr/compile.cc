@@ -117,6 +117,7 @@ class FieldNode final : public Node {
     return kNullValue;
   }
   const Node* object() const { return obj_.get(); }
+  const std::string& name() const { return name_; }
 
  private:
   NodePtr obj_;
@@ -137,18 +138,64 @@ class VarFieldNode final : public Node {
         field_(std::unique_ptr<Node>(), std::move(name), null_safe, std::move(t), pos) {}
 
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
-    if (ctx.natives) {
-      if (const NativeRecord* native = ctx.natives[var_->slot()]) {
-        return native->Field(index_, scratch);
-      }
-    }
+    if (const NativeRecord* native = Native(ctx)) return native->Field(index_, scratch);
     return field_.Read(ctx, ctx.vars[var_->slot()], scratch);
+  }
+  bool IsNull(EvalContext& ctx) const override {
+    if (const NativeRecord* native = Native(ctx)) return native->FieldIsNull(index_);
+    return Node::IsNull(ctx);
+  }
+  //! Member `key` of this field as the native record finds it (NativeRecord::Member), or
+  //! nullptr.
+  const Value* Member(EvalContext& ctx, std::string_view key, Value& scratch) const {
+    const NativeRecord* native = Native(ctx);
+    return native ? native->Member(index_, key, scratch) : nullptr;
   }
 
  private:
+  const NativeRecord* Native(const EvalContext& ctx) const {
+    return ctx.natives ? ctx.natives[var_->slot()] : nullptr;
+  }
+
   std::unique_ptr<VarNode> var_;
   size_t index_;
   FieldNode field_;  // for a variable that holds a plain value
+};
+
+// `#var.field.member` on a record variable's map field: the member as the native record finds
+// it (one tracker field out of the event's JSON, not the whole map), else as FieldNode does.
+class VarMemberNode final : public Node {
+ public:
+  VarMemberNode(std::unique_ptr<VarFieldNode> field, std::string name, bool null_safe, Type t,
+                int pos)
+      : Node(t, pos),
+        field_(std::move(field)),
+        member_(std::unique_ptr<Node>(), std::move(name), null_safe, std::move(t), pos) {}
+
+  const Value& Eval(EvalContext& ctx, Value& scratch) const override {
+    if (const Value* found = field_->Member(ctx, member_.name(), scratch)) return *found;
+    return member_.Read(ctx, field_->Eval(ctx, scratch), scratch);
+  }
+
+ private:
+  std::unique_ptr<VarFieldNode> field_;
+  FieldNode member_;  // when the record cannot find the member itself
+};
+
+// `x == null` / `x != null`: asks the operand (Node::IsNull), which a native record's field
+// answers without making its value.
+class NullCheckNode final : public Node {
+ public:
+  NullCheckNode(NodePtr operand, bool is_null, int pos)
+      : Node(Type::Bool(), pos), operand_(std::move(operand)), is_null_(is_null) {}
+  const Value& Eval(EvalContext& ctx, Value&) const override {
+    static const Value kTrue(true), kFalse(false);
+    return operand_->IsNull(ctx) == is_null_ ? kTrue : kFalse;
+  }
+
+ private:
+  NodePtr operand_;
+  bool is_null_;
 };
 
 class IndexNode final : public Node {
@@ -828,6 +875,11 @@ class Compiler {
           return std::make_unique<VarFieldNode>(std::unique_ptr<VarNode>(var), index, a.name,
                                                 a.null_safe, t, a.pos);
         }
+        if (auto* field = dynamic_cast<VarFieldNode*>(obj.get())) {
+          obj.release();
+          return std::make_unique<VarMemberNode>(std::unique_ptr<VarFieldNode>(field), a.name,
+                                                 a.null_safe, t, a.pos);
+        }
         if (auto* call = dynamic_cast<CallNode*>(obj.get());
             call && std::string_view(call->fn()->name) == "url_match" && call->arg(1).constant()) {
           obj.release();
@@ -977,6 +1029,14 @@ class Compiler {
       if (!ok) {
         Fail(a.pos, "cannot compare " + lt.ToString() + " with " + rt.ToString());
         return nullptr;
+      }
+      if (cmp == CmpOp::kEq || cmp == CmpOp::kNe) {
+        const Value* lc = l->constant();
+        const Value* rc = r->constant();
+        if ((lc == nullptr) != (rc == nullptr) && (lc ? lc : rc)->is_null()) {
+          return std::make_unique<NullCheckNode>(lc ? std::move(r) : std::move(l),
+                                                 cmp == CmpOp::kEq, a.pos);
+        }
       }
       return Fold(std::make_unique<CompareNode>(cmp, std::move(l), std::move(r), a.pos),
                   {in0, in1});

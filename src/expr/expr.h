@@ -47,6 +47,18 @@ class NativeRecord {
   virtual const Value& Field(size_t index, Value& scratch) const = 0;
   //! The whole record as a map, when an expression uses the variable whole.
   virtual Value ToValue() const = 0;
+  //! Member `key` of map field `index` (`#input.raw.e`) without making the whole map, for a
+  //! record that can find one member more cheaply (in JSON text it has parsed): the member
+  //! (null when absent), or nullptr when it cannot tell that way, also when the field is null;
+  //! the member is then read from Field(index).
+  virtual const Value* Member(size_t /*index*/, std::string_view /*key*/, Value& /*scratch*/) const {
+    return nullptr;
+  }
+  //! Whether field `index` is null (`#input.raw != null`), without making it where cheaper.
+  virtual bool FieldIsNull(size_t index) const {
+    Value scratch;
+    return Field(index, scratch).is_null();
+  }
 };
 
 //! Values of the variables for one evaluation, by Schema slot. Cheap to reuse per event:

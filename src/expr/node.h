@@ -39,6 +39,12 @@ class Node {
   virtual const Value& Eval(EvalContext& ctx, Value& scratch) const = 0;
   //! Non-null for constant nodes.
   virtual const Value* constant() const { return nullptr; }
+  //! Whether the result is null (`x == null`): a node that can tell without making the value
+  //! (a native record's field) overrides it.
+  virtual bool IsNull(EvalContext& ctx) const {
+    Value scratch;
+    return Eval(ctx, scratch).is_null();
+  }
   const Type& type() const { return type_; }
   int pos() const { return pos_; }
 

@@ -155,6 +155,7 @@ class EventLogImpl final : public EventLog {
     rocksdb::Slice upper_slice(upper);
     rocksdb::ReadOptions ro;
     ro.iterate_upper_bound = &upper_slice;
+    ro.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, log_cf_));
     out.reserve(std::min<uint64_t>(max, end - from_seq));
     for (it->Seek(store::LogKey(partition, from_seq)); it->Valid() && out.size() < max;

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include <simdjson.h>
+
 #include "expr/json.h"
 
 namespace streamrec::scenario {
@@ -57,12 +59,72 @@ Type InputType() {
   return Type::Record(std::move(fields));
 }
 
+struct RawFieldsParser::Impl {
+  simdjson::dom::parser parser;
+  std::string padded;  // a copy of raw text without room for simdjson's read-ahead
+  simdjson::dom::element root;  // an object, once RawParsed() says so
+};
+
+RawFieldsParser::RawFieldsParser() : impl_(std::make_unique<Impl>()) {}
+RawFieldsParser::~RawFieldsParser() = default;
+
+bool EventInput::RawParsed() const {
+  if (raw_parsed_) return *raw_parsed_;
+  raw_parsed_ = false;
+  const std::string& text = event_.raw;
+  if (text.empty()) return false;
+  RawFieldsParser::Impl& p = *parser_->impl_;
+  // simdjson reads up to SIMDJSON_PADDING bytes past the end: DecodeEvent leaves that much
+  // capacity after logged raw text, which is then parsed where it lies.
+  static_assert(simdjson::SIMDJSON_PADDING <= events::kRawReadAhead);
+  const char* data = text.data();
+  if (text.capacity() - text.size() < simdjson::SIMDJSON_PADDING) {
+    p.padded.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+    p.padded.assign(text);
+    data = p.padded.data();
+  }
+  if (p.parser.parse(data, text.size(), /*realloc_if_needed=*/false).get(p.root)) return false;
+  if (!p.root.is_object()) return false;
+  raw_parsed_ = true;
+  return true;
+}
+
 const Value& EventInput::Raw() const {
   static const Value kNull;
   if (raw_) return raw_->is_map() ? *raw_ : kNull;
   if (!parse_raw_) return kNull;
-  if (!parsed_raw_) parsed_raw_ = ObjectOrNull(event_.raw);
+  if (!parsed_raw_) {
+    if (parser_) {
+      parsed_raw_ = RawParsed() ? expr::ValueFromJson(parser_->impl_->root) : Value();
+    } else {
+      parsed_raw_ = ObjectOrNull(event_.raw);
+    }
+  }
   return *parsed_raw_;
+}
+
+const Value* EventInput::Member(size_t index, std::string_view key, Value& scratch) const {
+  static const Value kNull;
+  // Once the whole map is made (or given), members are read from it.
+  if (index != kRaw || raw_ || !parse_raw_ || !parser_ || parsed_raw_) return nullptr;
+  if (!RawParsed()) return nullptr;  // null raw: the caller's null handling applies
+  // The first field of that name, as a lookup in the whole map would find it.
+  simdjson::dom::object fields;
+  if (parser_->impl_->root.get_object().get(fields)) return nullptr;  // RawParsed: an object
+  for (auto field : fields) {
+    if (field.key == key) {
+      scratch = expr::ValueFromJson(field.value);
+      return &scratch;
+    }
+  }
+  return &kNull;
+}
+
+bool EventInput::FieldIsNull(size_t index) const {
+  if (index != kRaw || raw_ || !parse_raw_ || !parser_ || parsed_raw_) {
+    return NativeRecord::FieldIsNull(index);
+  }
+  return !RawParsed();
 }
 
 const Value& EventInput::Field(size_t index, Value& scratch) const {

@@ -1001,6 +1001,7 @@ struct Runner::RunScratch {
   // scores only, like the window records) so that the next event can refill it.
   std::vector<Value> scored_lists;
   ModelInputs model_inputs;
+  RawFieldsParser raw_parser;  // `#input.raw`'s JSON, parsed once per event
   bool in_use = false;  // Run on this thread is already using it (a sink that runs a scenario)
 
   Value* ScoredList(size_t node) {
@@ -1028,7 +1029,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
   expr::Env& env = scratch.env;
   env.Reset(c.schema);
   // `#input`: only the fields that expressions read are made (the whole record for traces).
-  EventInput input(event, options.raw, c.uses_raw, c.uses_properties);
+  EventInput input(event, options.raw, c.uses_raw, c.uses_properties, &scratch.raw_parser);
   // Drops this event's values when done (whatever the exit): they must not outlive the event
   // on a thread that goes idle, and what becomes unique again is reused by the next event.
   struct Release {

@@ -252,6 +252,70 @@ steps:
   EXPECT_NE(records[3].find(R"("r":"tr")"), std::string::npos) << records[3];
 }
 
+// Untraced runs find `#input.raw.x` in the parsed JSON text without making the whole map, and
+// answer `#input.raw != null` without making it at all; traced runs and runs given the map make
+// it. All must agree: members, absent and nested ones, the first of duplicate keys, and raw text
+// that is empty, invalid or not an object reading as null.
+TEST_F(StepsTest, RawMembersReadFromTheJsonMatchTheWholeMap) {
+  auto scenario = Load(R"Y(
+name: members
+steps:
+  - {id: has, type: filter, expr: "#input.raw != null && null != #input.raw"}
+  - id: out
+    type: sink
+    sink: {type: memory}
+    value: >-
+      {e: #input.raw.e, missing: #input.raw.nope, nested: #input.raw.cx.a[1], n: #input.raw.n,
+       dup: #input.raw.d, is_null: #input.raw == null, whole: size(#input.raw)}
+)Y");
+  Runner runner(scenario);
+  auto e = MakeEvent("u", "i", 1000);
+  e.raw = R"({"e":"pv","cx":{"a":[1,2]},"n":3.5,"d":"first","d":"second"})";
+  // As the pipeline has it (read back from the log, with room to parse in place), and copied.
+  auto decoded = events::DecodeEvent(events::EncodeEvent(e));
+  ASSERT_TRUE(decoded.ok());
+  const events::Event logged = std::move(decoded).value();
+  ASSERT_GE(logged.raw.capacity(), logged.raw.size() + events::kRawReadAhead);
+  const expr::Value parsed = *expr::ParseJson(e.raw);
+  runner.Run(logged);
+  runner.Run(e);
+  runner.Run(logged, {.trace = true});
+  runner.Run(logged, {.raw = &parsed});
+  const std::string expected =
+      R"({"e":"pv","missing":null,"nested":2,"n":3.5,"dup":"first","is_null":false,"whole":5})";
+  EXPECT_EQ(sinks_.memory->Records(), std::vector<std::string>(4, expected));
+
+  for (const char* text : {"", "not json", "[1]", "\"pv\""}) {
+    auto other = MakeEvent("u", "i", 1000);
+    other.raw = text;
+    EXPECT_EQ(runner.Run(*events::DecodeEvent(events::EncodeEvent(other))).last_step, "has")
+        << text;
+    EXPECT_EQ(runner.Run(other, {.trace = true}).last_step, "has") << text;
+  }
+  EXPECT_EQ(sinks_.memory->Records().size(), 4u);
+  EXPECT_EQ(runner.Counts("has").dropped, 8u);
+}
+
+// A member of a null `#input.raw` is an error unless read null-safely, however it is read.
+TEST_F(StepsTest, RawMemberOfNullIsAnErrorUnlessNullSafe) {
+  auto scenario = Load(R"Y(
+name: null-raw
+steps:
+  - {id: safe, type: set, vars: {e: "#input.raw?.e ?: 'none'"}}
+  - {id: strict, type: set, vars: {x: "#input.raw.e"}}
+)Y");
+  Runner runner(scenario);
+  auto e = MakeEvent("u", "i", 1000);
+  StepTrace traced = runner.Run(e, {.trace = true});
+  ASSERT_EQ(traced.entries.size(), 3u);  // source, safe, strict
+  EXPECT_EQ(Output(traced, "safe"), R"({"e":"none"})");
+  EXPECT_EQ(traced.outcome, Outcome::kError);
+  EXPECT_NE(traced.entries[2].error.find("cannot read field 'e' of null"), std::string::npos)
+      << traced.entries[2].error;
+  EXPECT_EQ(runner.Run(e).outcome, Outcome::kError);
+  EXPECT_EQ(runner.Counts("strict").errors, 2u);
+}
+
 // A window step refills last event's record in place only when nobody holds it any more: a
 // record kept from an earlier event (here by its trace) never changes.
 TEST_F(StepsTest, KeptWindowOutputsNeverChange) {

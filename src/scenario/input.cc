@@ -1,6 +1,8 @@
 #include "scenario/input.h"
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <simdjson.h>
 
@@ -61,8 +63,16 @@ Type InputType() {
 
 struct RawFieldsParser::Impl {
   simdjson::dom::parser parser;
-  std::string padded;  // a copy of raw text without room for simdjson's read-ahead
+  std::string padded;           // a copy of raw text without room for simdjson's read-ahead
   simdjson::dom::element root;  // an object, once RawParsed() says so
+  // The object's fields in order (views into the parser), each made into a Value when first
+  // read: a field read by several steps is made once per event.
+  struct Field {
+    std::string_view key;
+    simdjson::dom::element json;
+    std::optional<Value> value;
+  };
+  std::vector<Field> fields;
 };
 
 RawFieldsParser::RawFieldsParser() : impl_(std::make_unique<Impl>()) {}
@@ -71,9 +81,10 @@ RawFieldsParser::~RawFieldsParser() = default;
 bool EventInput::RawParsed() const {
   if (raw_parsed_) return *raw_parsed_;
   raw_parsed_ = false;
+  RawFieldsParser::Impl& p = *parser_->impl_;
+  p.fields.clear();
   const std::string& text = event_.raw;
   if (text.empty()) return false;
-  RawFieldsParser::Impl& p = *parser_->impl_;
   // simdjson reads up to SIMDJSON_PADDING bytes past the end: DecodeEvent leaves that much
   // capacity after logged raw text, which is then parsed where it lies.
   static_assert(simdjson::SIMDJSON_PADDING <= events::kRawReadAhead);
@@ -83,8 +94,12 @@ bool EventInput::RawParsed() const {
     p.padded.assign(text);
     data = p.padded.data();
   }
-  if (p.parser.parse(data, text.size(), /*realloc_if_needed=*/false).get(p.root)) return false;
-  if (!p.root.is_object()) return false;
+  simdjson::dom::object object;
+  if (p.parser.parse(data, text.size(), /*realloc_if_needed=*/false).get(p.root) ||
+      p.root.get_object().get(object)) {
+    return false;
+  }
+  for (auto field : object) p.fields.push_back({field.key, field.value, std::nullopt});
   raw_parsed_ = true;
   return true;
 }
@@ -103,19 +118,16 @@ const Value& EventInput::Raw() const {
   return *parsed_raw_;
 }
 
-const Value* EventInput::Member(size_t index, std::string_view key, Value& scratch) const {
+const Value* EventInput::Member(size_t index, std::string_view key, Value&) const {
   static const Value kNull;
   // Once the whole map is made (or given), members are read from it.
   if (index != kRaw || raw_ || !parse_raw_ || !parser_ || parsed_raw_) return nullptr;
   if (!RawParsed()) return nullptr;  // null raw: the caller's null handling applies
   // The first field of that name, as a lookup in the whole map would find it.
-  simdjson::dom::object fields;
-  if (parser_->impl_->root.get_object().get(fields)) return nullptr;  // RawParsed: an object
-  for (auto field : fields) {
-    if (field.key == key) {
-      scratch = expr::ValueFromJson(field.value);
-      return &scratch;
-    }
+  for (auto& field : parser_->impl_->fields) {
+    if (field.key != key) continue;
+    if (!field.value) field.value = expr::ValueFromJson(field.json);
+    return &*field.value;
   }
   return &kNull;
 }

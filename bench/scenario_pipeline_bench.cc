@@ -33,15 +33,23 @@ using namespace streamrec;
 namespace {
 
 //! A click as the collector logs a tp2 page view of app `shop1`; with `keep_raw`, with the
-//! tracker fields the collector keeps for a scenario reading `#input.raw`.
+//! tracker fields the collector keeps for a scenario reading `#input.raw`: those the real
+//! @snowplow/node-tracker sends for a page view (tests/fixtures/snowplow/
+//! node_tracker_post_plain.json), 13 of them, ~450 bytes with the schema.
 events::Event ClickEvent(const tools::Click& c, bool keep_raw) {
   events::Event e = bench::ViewEvent(c, "shop1");
   if (!keep_raw) return e;
+  std::string session_uuid = "5b2c1e44-0000-4000-8000-000000000000";
+  session_uuid.replace(session_uuid.size() - std::min<size_t>(c.session.size(), 12),
+                       std::min<size_t>(c.session.size(), 12),
+                       c.session.substr(0, std::min<size_t>(c.session.size(), 12)));
+  const std::string time = std::to_string(c.timestamp_ms);
   e.raw = R"({"schema":"iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4",)"
-          R"("e":"pv","eid":")" +
-          e.event_id + R"(","aid":"shop1","p":"web","duid":")" + c.session + R"(","dtm":")" +
-          std::to_string(c.timestamp_ms) + R"(","url":"https://shop1.example/products/)" + c.item +
-          R"(?variant=1"})";
+          R"("e":"pv","url":"https://shop1.example/products/)" + c.item +
+          R"(?variant=1","page":"Product )" + c.item + R"(","eid":")" + e.event_id +
+          R"(","p":"web","tv":"node-4.8.0","tna":"sr","aid":"shop1","dtm":")" + time +
+          R"(","duid":")" + c.session + R"(","sid":")" + session_uuid + R"(","stm":")" + time +
+          R"("})";
   return e;
 }
 

@@ -48,9 +48,10 @@ class NativeRecord {
   //! The whole record as a map, when an expression uses the variable whole.
   virtual Value ToValue() const = 0;
   //! Member `key` of map field `index` (`#input.raw.e`) without making the whole map, for a
-  //! record that can find one member more cheaply (in JSON text it has parsed): the member
-  //! (null when absent), or nullptr when it cannot tell that way, also when the field is null;
-  //! the member is then read from Field(index).
+  //! record that can find one member more cheaply (in JSON text it has parsed): the member, null
+  //! when absent (a value that outlives the evaluation, or `scratch` filled in), or nullptr when
+  //! it cannot tell that way, also when the field is null; the member is then read from
+  //! Field(index).
   virtual const Value* Member(size_t /*index*/, std::string_view /*key*/, Value& /*scratch*/) const {
     return nullptr;
   }

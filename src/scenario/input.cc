@@ -73,6 +73,18 @@ struct RawFieldsParser::Impl {
     std::optional<Value> value;
   };
   std::vector<Field> fields;
+  //! The first field named `key` (as a lookup in the whole map finds it), or nullptr.
+  Field* Find(std::string_view key) {
+    for (Field& field : fields) {
+      // Length and first byte inline: most keys differ there, and a call to memcmp per key
+      // cost more than the rest of the lookup.
+      if (field.key.size() == key.size() && (key.empty() || field.key[0] == key[0]) &&
+          field.key == key) {
+        return &field;
+      }
+    }
+    return nullptr;
+  }
 };
 
 RawFieldsParser::RawFieldsParser() : impl_(std::make_unique<Impl>()) {}
@@ -124,12 +136,10 @@ const Value* EventInput::Member(size_t index, std::string_view key, Value&) cons
   if (index != kRaw || raw_ || !parse_raw_ || !parser_ || parsed_raw_) return nullptr;
   if (!RawParsed()) return nullptr;  // null raw: the caller's null handling applies
   // The first field of that name, as a lookup in the whole map would find it.
-  for (auto& field : parser_->impl_->fields) {
-    if (field.key != key) continue;
-    if (!field.value) field.value = expr::ValueFromJson(field.json);
-    return &*field.value;
-  }
-  return &kNull;
+  RawFieldsParser::Impl::Field* field = parser_->impl_->Find(key);
+  if (!field) return &kNull;
+  if (!field->value) field->value = expr::ValueFromJson(field->json);
+  return &*field->value;
 }
 
 bool EventInput::FieldIsNull(size_t index) const {

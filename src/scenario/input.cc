@@ -116,6 +116,10 @@ bool EventInput::RawParsed() const {
   return true;
 }
 
+EventInput::~EventInput() {
+  if (raw_parsed_ && parser_) parser_->impl_->fields.clear();
+}
+
 const Value& EventInput::Raw() const {
   static const Value kNull;
   if (raw_) return raw_->is_map() ? *raw_ : kNull;

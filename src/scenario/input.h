@@ -52,6 +52,8 @@ class EventInput final : public expr::NativeRecord {
         parse_raw_(parse_raw),
         parse_properties_(parse_properties),
         parser_(parser) {}
+  //! Drops the member values made for this event (they must not outlive it in the parser).
+  ~EventInput() override;
   const expr::Value& Field(size_t index, expr::Value& scratch) const override;
   expr::Value ToValue() const override;
   const expr::Value* Member(size_t index, std::string_view key,

@@ -155,9 +155,6 @@ class EventLogImpl final : public EventLog {
     rocksdb::Slice upper_slice(upper);
     rocksdb::ReadOptions ro;
     ro.iterate_upper_bound = &upper_slice;
-    // A read-back (catch-up, replay) passes over each block once: caching the blocks would only
-    // evict the pipeline state's.
-    ro.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, log_cf_));
     out.reserve(std::min<uint64_t>(max, end - from_seq));
     for (it->Seek(store::LogKey(partition, from_seq)); it->Valid() && out.size() < max;
@@ -245,9 +242,7 @@ class EventLogImpl final : public EventLog {
         rocksdb::Slice upper_slice(upper);
         rocksdb::ReadOptions ro;
         ro.iterate_upper_bound = &upper_slice;
-        // A read-back (catch-up, replay) passes over each block once: caching the blocks would only
-    // evict the pipeline state's.
-    ro.fill_cache = false;
+        ro.fill_cache = false;
         std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, log_cf_));
         bool kept = false;
         for (it->Seek(store::LogKey(p, cut)); it->Valid(); it->Next()) {

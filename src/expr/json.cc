@@ -9,15 +9,26 @@
 
 namespace streamrec::expr {
 
+simdjson::simdjson_result<simdjson::dom::element> ParsePadded(simdjson::dom::parser& parser,
+                                                              std::string& padded,
+                                                              std::string_view json,
+                                                              size_t readable) {
+  const char* data = json.data();
+  if (readable < json.size() + simdjson::SIMDJSON_PADDING) {
+    padded.reserve(json.size() + simdjson::SIMDJSON_PADDING);  // before assign: one copy on growth
+    padded.assign(json);
+    data = padded.data();
+  }
+  return parser.parse(data, json.size(), /*realloc_if_needed=*/false);
+}
+
 common::Result<Value> ParseJson(std::string_view json) {
-  // One parser and one padded copy per thread, both reused across events: a scenario reading
-  // `#input.raw` parses every event, and a fresh padded_string would allocate each time.
+  // One parser and one padded copy per thread, both reused across events: a fresh
+  // padded_string would allocate each time.
   thread_local simdjson::dom::parser parser;
   thread_local std::string padded;
-  padded.reserve(json.size() + simdjson::SIMDJSON_PADDING);  // before assign: one copy on growth
-  padded.assign(json);
   simdjson::dom::element root;
-  auto error = parser.parse(padded.data(), json.size(), /*realloc_if_needed=*/false).get(root);
+  auto error = ParsePadded(parser, padded, json, json.size()).get(root);
   if (error) {
     return common::Status::Invalid("invalid_json",
                                    std::string("invalid JSON: ") + simdjson::error_message(error));

@@ -14,6 +14,13 @@ namespace streamrec::expr {
 
 //! Parses JSON text. Integers beyond int64 become doubles. Errors say where.
 common::Result<Value> ParseJson(std::string_view json);
+//! Parses `json` into `parser`'s document (valid until its next parse), without allocating once
+//! the buffers have grown: in place when `readable` (the bytes readable from json.data(), e.g. a
+//! string's capacity) leaves simdjson's padding after the text, else from a copy in `padded`.
+simdjson::simdjson_result<simdjson::dom::element> ParsePadded(simdjson::dom::parser& parser,
+                                                              std::string& padded,
+                                                              std::string_view json,
+                                                              size_t readable);
 Value ValueFromJson(simdjson::dom::element element);
 Value ValueFromJson(const boost::json::value& json);
 

@@ -93,21 +93,14 @@ RawFieldsParser::~RawFieldsParser() = default;
 bool EventInput::RawParsed() const {
   if (raw_parsed_) return *raw_parsed_;
   raw_parsed_ = false;
-  RawFieldsParser::Impl& p = *parser_->impl_;
+  RawFieldsParser::Impl& p = *parser_.impl_;
   p.fields.clear();
   const std::string& text = event_.raw;
   if (text.empty()) return false;
-  // simdjson reads up to SIMDJSON_PADDING bytes past the end: DecodeEvent leaves that much
-  // capacity after logged raw text, which is then parsed where it lies.
+  // DecodeEvent leaves simdjson's read-ahead room after logged raw text: parsed where it lies.
   static_assert(simdjson::SIMDJSON_PADDING <= events::kRawReadAhead);
-  const char* data = text.data();
-  if (text.capacity() - text.size() < simdjson::SIMDJSON_PADDING) {
-    p.padded.reserve(text.size() + simdjson::SIMDJSON_PADDING);
-    p.padded.assign(text);
-    data = p.padded.data();
-  }
   simdjson::dom::object object;
-  if (p.parser.parse(data, text.size(), /*realloc_if_needed=*/false).get(p.root) ||
+  if (expr::ParsePadded(p.parser, p.padded, text, text.capacity()).get(p.root) ||
       p.root.get_object().get(object)) {
     return false;
   }
@@ -117,40 +110,31 @@ bool EventInput::RawParsed() const {
 }
 
 EventInput::~EventInput() {
-  if (raw_parsed_ && parser_) parser_->impl_->fields.clear();
+  if (raw_parsed_) parser_.impl_->fields.clear();
 }
 
 const Value& EventInput::Raw() const {
   static const Value kNull;
   if (raw_) return raw_->is_map() ? *raw_ : kNull;
   if (!parse_raw_) return kNull;
-  if (!parsed_raw_) {
-    if (parser_) {
-      parsed_raw_ = RawParsed() ? expr::ValueFromJson(parser_->impl_->root) : Value();
-    } else {
-      parsed_raw_ = ObjectOrNull(event_.raw);
-    }
-  }
+  if (!parsed_raw_) parsed_raw_ = RawParsed() ? expr::ValueFromJson(parser_.impl_->root) : Value();
   return *parsed_raw_;
 }
 
 const Value* EventInput::Member(size_t index, std::string_view key, Value&) const {
   static const Value kNull;
-  // Once the whole map is made (or given), members are read from it.
-  if (index != kRaw || raw_ || !parse_raw_ || !parser_ || parsed_raw_) return nullptr;
-  if (!RawParsed()) return nullptr;  // null raw: the caller's null handling applies
+  // Once the whole map is made (or given), members are read from it; for a null raw the
+  // caller's null handling applies.
+  if (!ReadsRawText(index) || !RawParsed()) return nullptr;
   // The first field of that name, as a lookup in the whole map would find it.
-  RawFieldsParser::Impl::Field* field = parser_->impl_->Find(key);
+  RawFieldsParser::Impl::Field* field = parser_.impl_->Find(key);
   if (!field) return &kNull;
   if (!field->value) field->value = expr::ValueFromJson(field->json);
   return &*field->value;
 }
 
 bool EventInput::FieldIsNull(size_t index) const {
-  if (index != kRaw || raw_ || !parse_raw_ || !parser_ || parsed_raw_) {
-    return NativeRecord::FieldIsNull(index);
-  }
-  return !RawParsed();
+  return ReadsRawText(index) ? !RawParsed() : NativeRecord::FieldIsNull(index);
 }
 
 const Value& EventInput::Field(size_t index, Value& scratch) const {

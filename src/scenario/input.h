@@ -38,15 +38,15 @@ class RawFieldsParser {
 //! `#input`: each field is made only when an expression reads it (expr::Env::SetNative), so an
 //! event pays for what it uses; ToValue() makes the whole record (traces). `raw` is the
 //! tracker's field map (e.g. {"e":"pv","duid":…,"url":…}) or null; properties that are not a
-//! JSON object read as null. With a RawFieldsParser, `#input.raw.e` and `#input.raw != null`
-//! read the parsed JSON without making the whole map (Member, FieldIsNull).
-//! REQUIRES: `event`, `raw` and `parser` (when given) outlive this object, and no other
+//! JSON object read as null. `#input.raw.e` and `#input.raw != null` read the JSON parsed with
+//! `parser` without making the whole map (Member, FieldIsNull).
+//! REQUIRES: `event`, `raw` (when given) and `parser` outlive this object, and no other
 //! EventInput uses `parser` meanwhile; one thread at a time.
 class EventInput final : public expr::NativeRecord {
  public:
   //! `raw` null: event.raw is parsed when `parse_raw` (on first read).
   EventInput(const events::Event& event, const expr::Value* raw, bool parse_raw,
-             bool parse_properties, RawFieldsParser* parser = nullptr)
+             bool parse_properties, RawFieldsParser& parser)
       : event_(event),
         raw_(raw),
         parse_raw_(parse_raw),
@@ -64,12 +64,16 @@ class EventInput final : public expr::NativeRecord {
   const expr::Value& Raw() const;
   //! Whether event.raw parsed as a JSON object into parser_ (parsed on the first call).
   bool RawParsed() const;
+  //! Whether field `index` is `raw` read from the parsed text: no map was given or made yet.
+  bool ReadsRawText(size_t index) const {
+    return index == kInputRawField && !raw_ && parse_raw_ && !parsed_raw_;
+  }
 
   const events::Event& event_;
   const expr::Value* raw_;
   bool parse_raw_;
   bool parse_properties_;
-  RawFieldsParser* parser_;
+  RawFieldsParser& parser_;
   // Parsed on first read, once per event.
   mutable std::optional<expr::Value> parsed_raw_, properties_;
   mutable std::optional<bool> raw_parsed_;

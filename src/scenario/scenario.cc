@@ -1029,7 +1029,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
   expr::Env& env = scratch.env;
   env.Reset(c.schema);
   // `#input`: only the fields that expressions read are made (the whole record for traces).
-  EventInput input(event, options.raw, c.uses_raw, c.uses_properties, &scratch.raw_parser);
+  EventInput input(event, options.raw, c.uses_raw, c.uses_properties, scratch.raw_parser);
   // Drops this event's values when done (whatever the exit): they must not outlive the event
   // on a thread that goes idle, and what becomes unique again is reused by the next event.
   struct Release {

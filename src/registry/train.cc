@@ -330,7 +330,7 @@ Result<bool> TrainReranker(const ValidationLists& validation, std::span<const do
   const std::span<const std::string> all_targets(targets);
   m::MultiKEvaluator blended({20}), reranked({20});
   size_t with_target = 0;  // cases whose next click is among their candidates
-  for (const auto [from, to] : {std::pair{size_t{0}, half}, std::pair{half, n}}) {
+  for (const auto& [from, to] : {std::pair{size_t{0}, half}, std::pair{half, n}}) {
     const size_t other = from == 0 ? half : 0, other_size = n - (to - from);
     auto fold = m::Reranker::Train(all.subspan(other, other_size),
                                    all_targets.subspan(other, other_size), options);

@@ -142,7 +142,9 @@ TEST_F(CollectorE2eTest, EachClassOfBadInputGetsItsStatusABadRowAndACount) {
     ASSERT_TRUE(body.is_object() && body.as_object().contains("error")) << r->body;
     auto err = body.at("error");
     EXPECT_EQ(err.at("reason").as_string(), c.reason) << r->body;
-    if (!c.field.empty()) EXPECT_EQ(err.at("field").as_string(), c.field) << r->body;
+    if (!c.field.empty()) {
+      EXPECT_EQ(err.at("field").as_string(), c.field) << r->body;
+    }
     EXPECT_FALSE(err.at("message").as_string().empty());
   }
   EXPECT_EQ(Get("/v1/bad-rows?n=100").status, 401);  // an admin endpoint

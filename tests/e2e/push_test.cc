@@ -46,7 +46,9 @@ TEST_F(PushE2eTest, WebhookSinkReceivesEachUsersNewList) {
     auto body = json::parse(r.body);
     EXPECT_TRUE(std::string(body.at("user").as_string()).starts_with("push-user-"));
     for (const auto& [k, v] : r.headers) {
-      if (k == "Authorization") EXPECT_EQ(v, "Bearer s3cr3t-token");
+      if (k == "Authorization") {
+        EXPECT_EQ(v, "Bearer s3cr3t-token");
+      }
     }
     if (body.at("user").as_string() != "push-user-new") continue;
     for (const auto& item : body.at("items").as_array()) saw_teapot |= item.as_string() == "teapot";

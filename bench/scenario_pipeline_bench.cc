@@ -16,12 +16,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "app/scenario_wiring.h"
 #include "bench_clicks.h"
+#include "collector/decode.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "log/event_log.h"
@@ -33,23 +35,30 @@ using namespace streamrec;
 
 namespace {
 
-//! A click as the collector logs a tp2 page view of app `shop1`; with `keep_raw`, with the
-//! tracker fields the collector keeps for a scenario reading `#input.raw`: those the real
-//! @snowplow/node-tracker sends for a page view (tests/fixtures/snowplow/
-//! node_tracker_post_plain.json), 13 of them, ~450 bytes with the schema.
-events::Event ClickEvent(const tools::Click& c, bool keep_raw) {
+//! A click as the collector logs a tp2 page view of app `shop1`; with `raw` (the collector's
+//! mapping for a scenario reading `#input.raw`), with the tracker fields it keeps: the collector's
+//! decoder is given the fields the real @snowplow/node-tracker sends for a page view
+//! (tests/fixtures/snowplow/node_tracker_post_plain.json), 12 of them, and keeps those the
+//! scenario reads.
+common::Result<events::Event> ClickEvent(const tools::Click& c,
+                                         const collector::MappingOptions* raw) {
   events::Event e = bench::ViewEvent(c, "shop1");
-  if (!keep_raw) return e;
+  if (!raw) return e;
   const std::string session_tail = c.session.substr(0, 12);  // the tracker's sid is a UUID
   const std::string session_uuid =
       "5b2c1e44-0000-4000-8000-" + std::string(12 - session_tail.size(), '0') + session_tail;
   const std::string time = std::to_string(c.timestamp_ms);
-  e.raw = R"({"schema":"iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4",)"
-          R"("e":"pv","url":"https://shop1.example/products/)" + c.item +
-          R"(?variant=1","page":"Product )" + c.item + R"(","eid":")" + e.event_id +
-          R"(","p":"web","tv":"node-4.8.0","tna":"sr","aid":"shop1","dtm":")" + time +
-          R"(","duid":")" + c.session + R"(","sid":")" + session_uuid + R"(","stm":")" + time +
-          R"("})";
+  const std::string body =
+      R"({"schema":"iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4","data":[)"
+      R"({"e":"pv","url":"https://shop1.example/products/)" + c.item +
+      R"(?variant=1","page":"Product )" + c.item + R"(","eid":")" + e.event_id +
+      R"(","p":"web","tv":"node-4.8.0","tna":"sr","aid":"shop1","dtm":")" + time +
+      R"(","duid":")" + c.session + R"(","sid":")" + session_uuid + R"(","stm":")" + time +
+      R"("}]})";
+  auto decoded = collector::DecodeSnowplowPost(body, c.timestamp_ms, *raw);
+  if (!decoded.ok()) return decoded.status();
+  if (decoded->events.size() != 1) return common::Status::Internal("the click did not decode");
+  e.raw = std::move(decoded->events[0].raw);
   return e;
 }
 
@@ -85,13 +94,18 @@ std::vector<tools::Click> Interleave(const std::vector<tools::Click>& clicks, si
 
 //! A store and a log under `dir` holding every click.
 common::Status FillLog(const std::string& dir, const std::vector<tools::Click>& clicks,
-                       bool keep_raw, common::Registry& metrics, bench::StoreAndLog* out) {
+                       const collector::MappingOptions* raw, common::Registry& metrics,
+                       bench::StoreAndLog* out) {
   auto opened = bench::OpenStoreAndLog(dir + "/db", metrics);
   if (!opened.ok()) return opened.status();
   auto& [store, log] = *opened;
   std::vector<events::Event> events;
   events.reserve(clicks.size());
-  for (const auto& c : clicks) events.push_back(ClickEvent(c, keep_raw));
+  for (const auto& c : clicks) {
+    auto event = ClickEvent(c, raw);
+    if (!event.ok()) return event.status();
+    events.push_back(std::move(event).value());
+  }
   if (auto s = bench::AppendInGroups(*log, std::move(events)); !s.ok()) return s;
   // Compacted before the clock starts, so no run pays for the previous one's background work.
   auto* db = store->db(store::Cf::kLog);
@@ -116,11 +130,36 @@ double ProcessCpuSeconds() {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
+//! The server's sinks, but pushes end in a null sink: no shop to reach (coalescing and HTTP are
+//! the sinks' own costs).
+scenario::SinkRegistry BenchSinks(common::Registry& metrics) {
+  scenario::SinkRegistry sinks = app::ServerSinks(metrics);
+  sinks.Register("shopify",
+                 [](const boost::json::object&) -> common::Result<std::shared_ptr<scenario::Sink>> {
+                   return std::shared_ptr<scenario::Sink>(std::make_shared<scenario::NullSink>());
+                 });
+  return sinks;
+}
+
 std::string ReadExample(const std::string& name) {
   std::ifstream in(std::string(STREAMREC_SOURCE_DIR) + "/examples/" + name);
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+//! The collector's mapping for scenario `file` when it reads `#input.raw` (null otherwise).
+common::Result<std::unique_ptr<collector::MappingOptions>> RawMapping(const std::string& file,
+                                                                      common::Registry& metrics) {
+  if (file.empty()) return std::unique_ptr<collector::MappingOptions>();
+  scenario::SinkRegistry sinks = BenchSinks(metrics);
+  auto scenario = scenario::Scenario::Load(ReadExample(file), nullptr, &sinks);
+  if (!scenario.ok()) return scenario.status();
+  if (!(*scenario)->reads_raw()) return std::unique_ptr<collector::MappingOptions>();
+  auto mapping = std::make_unique<collector::MappingOptions>();
+  mapping->keep_raw = true;
+  mapping->raw_fields = (*scenario)->raw_fields();
+  return mapping;
 }
 
 //! Seconds for the pipeline to apply the whole log; with `scenario_file`, that scenario runs on
@@ -135,12 +174,7 @@ common::Result<Timing> CatchUp(bench::StoreAndLog& opened, common::Registry& met
   auto pipeline = pipeline::Pipeline::Open(*opened.store, *opened.log, {}, {}, metrics);
   if (!pipeline.ok()) return pipeline.status();
   scenario::ItemModelRegistry models((*pipeline)->item_model());
-  scenario::SinkRegistry sinks = app::ServerSinks(metrics);
-  // No shop to reach: pushes end in a null sink (coalescing and HTTP are the sinks' own costs).
-  sinks.Register("shopify",
-                 [](const boost::json::object&) -> common::Result<std::shared_ptr<scenario::Sink>> {
-                   return std::shared_ptr<scenario::Sink>(std::make_shared<scenario::NullSink>());
-                 });
+  scenario::SinkRegistry sinks = BenchSinks(metrics);
   scenario::ScenarioHost host(&models, &sinks);
   if (!scenario_file.empty()) {
     if (auto s = host.Load(ReadExample(scenario_file)); !s.ok()) return s;
@@ -170,11 +204,15 @@ int main(int argc, char** argv) {
   struct Run {
     const char* name;
     const char* scenario_file;
-    bool keep_raw;
+    //! The scenario whose tracker fields the log keeps (the collector's mapping for it), if any.
+    const char* raw_for;
   };
-  const Run runs[] = {{"builtin", "", false},
-                      {"scenario_default", "default.yaml", false},
-                      {"scenario_classic", "classic-shopify.yaml", true}};
+  // builtin_raw: the built-in path on the classic flow's log, whose events are larger (the tracker
+  // fields kept for it): what the larger log costs apart from the scenario.
+  const Run runs[] = {{"builtin", "", ""},
+                      {"builtin_raw", "", "classic-shopify.yaml"},
+                      {"scenario_default", "default.yaml", ""},
+                      {"scenario_classic", "classic-shopify.yaml", "classic-shopify.yaml"}};
   // Optional 4th argument: a comma-separated subset of the runs (e.g. for a profiler).
   const std::string only = argc > 4 ? argv[4] : "";
   const auto selected = [&](size_t r) {
@@ -200,8 +238,13 @@ int main(int argc, char** argv) {
       if (!selected(r)) continue;
       common::Registry metrics;
       bench::StoreAndLog opened;
+      auto raw = RawMapping(run.raw_for, metrics);
+      if (!raw.ok()) {
+        std::fprintf(stderr, "%s: %s\n", run.name, raw.status().ToString().c_str());
+        return 1;
+      }
       auto filled = FillLog(std::string(argv[2]) + "/" + run.name + std::to_string(round), clicks,
-                            run.keep_raw, metrics, &opened);
+                            raw->get(), metrics, &opened);
       auto timing = filled.ok() ? CatchUp(opened, metrics, run.scenario_file)
                                 : common::Result<Timing>(filled);
       if (!timing.ok()) {

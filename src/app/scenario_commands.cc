@@ -78,10 +78,9 @@ int Validate() {
 }
 
 // One line: a Snowplow tp2 payload or native JSON (an event or an array of them), decoded as the
-// collector does with tracker fields kept for `#input.raw`. Bad rows go to stderr.
-void DecodeLine(const std::string& line, size_t line_no, std::vector<events::Event>* out) {
-  collector::MappingOptions mapping;
-  mapping.keep_raw = true;
+// collector does with `mapping`. Bad rows go to stderr.
+void DecodeLine(const std::string& line, size_t line_no, const collector::MappingOptions& mapping,
+                std::vector<events::Event>* out) {
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
@@ -118,16 +117,28 @@ int Test() {
     std::cerr << "error: cannot read " << g_args.events << "\n";
     return 2;
   }
+  models::ItemModel model({.popular_refresh_ms = 0});
+  sc::ItemModelRegistry models(model);
+  sc::SinkRegistry sinks = DryRunSinks();
+  auto scenario = sc::Scenario::Load(text, &models, &sinks);
+  if (!scenario.ok()) {
+    std::cout << scenario.status().message << "\n";
+    return 1;
+  }
+
+  // Tracker fields kept as the server's collector keeps them for this scenario.
+  collector::MappingOptions mapping;
+  mapping.keep_raw = (*scenario)->reads_raw();
+  mapping.raw_fields = (*scenario)->raw_fields();
   std::vector<events::Event> inputs;
   std::string line;
   for (size_t line_no = 1; std::getline(in, line); ++line_no) {
     if (line.find_first_not_of(" \t\r") == std::string::npos || line[0] == '#') continue;
-    DecodeLine(line, line_no, &inputs);
+    DecodeLine(line, line_no, mapping, &inputs);
   }
 
   // The model learns from the same events first (as a replay would have it), each item event
   // with the user's previous items as its co-visitation window.
-  models::ItemModel model({.popular_refresh_ms = 0});
   std::map<std::string, std::vector<models::WindowItem>> windows;
   for (const auto& event : inputs) {
     auto& window = windows[event.tenant + "/" + event.user_id];
@@ -136,13 +147,6 @@ int Test() {
       window.push_back({event.item_id, event.timestamp_ms});
       if (window.size() > 20) window.erase(window.begin());
     }
-  }
-  sc::ItemModelRegistry models(model);
-  sc::SinkRegistry sinks = DryRunSinks();
-  auto scenario = sc::Scenario::Load(text, &models, &sinks);
-  if (!scenario.ok()) {
-    std::cout << scenario.status().message << "\n";
-    return 1;
   }
   sc::Runner runner(*scenario);
   size_t sunk = 0;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,10 @@ struct MappingOptions {
   //! Keep each Snowplow event's own fields in Event::raw (for scenarios reading `#input.raw`):
   //! the event object of a tp2 POST plus the request's "schema", or a GET's decoded parameters.
   bool keep_raw = false;
+  //! With keep_raw, only these of the fields ("schema" included), sorted: those the running
+  //! scenario reads (Scenario::raw_fields), so the log holds no more than it needs; nullopt keeps
+  //! every field. The first of duplicate fields is the one kept.
+  std::optional<std::vector<std::string>> raw_fields;
 };
 
 //! Bad-row payloads are truncated to this many bytes.

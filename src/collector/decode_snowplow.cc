@@ -2,6 +2,7 @@
 // https://docs.snowplow.io/docs/sources/trackers/snowplow-tracker-protocol/ .
 #include <simdjson.h>
 
+#include <algorithm>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/encoding_opts.hpp>
@@ -297,11 +298,40 @@ std::optional<BadRow> TrackerMapper::MapSelfDescribing(const TrackerFields& f,
   return std::nullopt;
 }
 
-// `{"schema":<payload_data schema>, ...the event's fields}`: what `#input.raw` reads.
-std::string RawWithSchema(std::string_view schema, std::string_view event_object) {
-  std::string raw = "{\"schema\":" + boost::json::serialize(boost::json::string(schema));
-  if (event_object.size() > 2) raw += ',';
-  raw.append(event_object.substr(1));  // the object's fields and its closing brace
+// Whether tracker field `key` is kept for `#input.raw` (MappingOptions::raw_fields).
+bool KeepsRawField(const MappingOptions& options, std::string_view key) {
+  return !options.raw_fields ||
+         std::binary_search(options.raw_fields->begin(), options.raw_fields->end(), key);
+}
+
+// `{"schema":<payload_data schema>, ...the event's fields}`: what `#input.raw` reads, only the
+// kept fields, the first of duplicates.
+std::string RawFields(std::string_view schema, simdjson::dom::object event_object,
+                      const MappingOptions& options) {
+  std::string raw = "{";
+  std::vector<std::string_view> seen;  // kept so far, when not keeping all (a few names)
+  auto append = [&](std::string_view key, std::string_view json_value) {
+    if (options.raw_fields) {
+      if (!KeepsRawField(options, key) ||
+          std::find(seen.begin(), seen.end(), key) != seen.end()) {
+        return;
+      }
+      seen.push_back(key);
+    }
+    if (raw.size() > 1) raw += ',';
+    raw += boost::json::serialize(boost::json::string(key));
+    raw += ':';
+    raw.append(json_value);
+  };
+  append("schema", boost::json::serialize(boost::json::string(schema)));
+  if (!options.raw_fields) {
+    // All of them as they came (minified): no need to take the object apart.
+    const std::string fields = simdjson::minify(event_object);
+    if (fields.size() > 2) raw.append(",").append(fields, 1, fields.size() - 2);
+  } else {
+    for (auto [key, value] : event_object) append(key, simdjson::minify(value));
+  }
+  raw += '}';
   return raw;
 }
 
@@ -375,7 +405,7 @@ Result<DecodeOutput> DecodeSnowplowPost(std::string_view body, int64_t now_ms,
       bad->payload = TruncatePayload(simdjson::minify(element));  // only rejections pay for it
       out.bad_rows.push_back(std::move(*bad));
     } else {
-      if (options.keep_raw) event.raw = RawWithSchema(schema, simdjson::minify(object));
+      if (options.keep_raw) event.raw = RawFields(schema, object, options);
       out.events.push_back(std::move(event));
     }
   }
@@ -410,7 +440,9 @@ Result<DecodeOutput> DecodeSnowplowQuery(std::string_view query_string, int64_t 
   } else {
     if (options.keep_raw) {
       boost::json::object raw;
-      for (const auto& [key, value] : decoded) raw[key] = value;
+      for (const auto& [key, value] : decoded) {
+        if (KeepsRawField(options, key)) raw.emplace(key, value);  // the first of duplicates
+      }
       event.raw = boost::json::serialize(raw);
     }
     out.events.push_back(std::move(event));

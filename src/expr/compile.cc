@@ -145,6 +145,8 @@ class VarFieldNode final : public Node {
     if (const NativeRecord* native = Native(ctx)) return native->FieldIsNull(index_);
     return Node::IsNull(ctx);
   }
+  size_t slot() const { return var_->slot(); }
+  size_t index() const { return index_; }
   //! Member `key` of this field as the native record finds it (NativeRecord::Member), or
   //! nullptr.
   const Value* Member(EvalContext& ctx, std::string_view key, Value& scratch) const {
@@ -757,9 +759,15 @@ class Compiler {
 
   const Status& error() const { return error_; }
   size_t num_locals() const { return num_locals_; }
-  //! The variables read whole (once per use) and the record fields read (Program::ReadsField).
+  //! The variables read whole (once per use), the record fields read (Program::ReadsField), of
+  //! those the ones read other than through a member or a null check, and the members read
+  //! (Program::MembersRead).
   const std::vector<size_t>& whole_reads() const { return whole_reads_; }
   const std::vector<std::pair<size_t, size_t>>& field_reads() const { return field_reads_; }
+  const std::vector<std::pair<size_t, size_t>>& whole_field_reads() const {
+    return whole_field_reads_;
+  }
+  const std::vector<Program::MemberRead>& member_reads() const { return member_reads_; }
 
  private:
   void Fail(int pos, const std::string& msg) {
@@ -871,11 +879,15 @@ class Compiler {
           // The variable is read only through this field: its whole read was the latest one.
           whole_reads_.pop_back();
           field_reads_.emplace_back(var->slot(), index);
+          whole_field_reads_.emplace_back(var->slot(), index);  // until read by member (below)
           obj.release();
           return std::make_unique<VarFieldNode>(std::unique_ptr<VarNode>(var), index, a.name,
                                                 a.null_safe, t, a.pos);
         }
         if (auto* field = dynamic_cast<VarFieldNode*>(obj.get())) {
+          // The field is read only through this member: its whole read was the latest one.
+          whole_field_reads_.pop_back();
+          member_reads_.push_back({field->slot(), field->index(), a.name});
           obj.release();
           return std::make_unique<VarMemberNode>(std::unique_ptr<VarFieldNode>(field), a.name,
                                                  a.null_safe, t, a.pos);
@@ -1034,8 +1046,10 @@ class Compiler {
         const Value* lc = l->constant();
         const Value* rc = r->constant();
         if ((lc == nullptr) != (rc == nullptr) && (lc ? lc : rc)->is_null()) {
-          return std::make_unique<NullCheckNode>(lc ? std::move(r) : std::move(l),
-                                                 cmp == CmpOp::kEq, a.pos);
+          NodePtr operand = lc ? std::move(r) : std::move(l);
+          // Testing a record field for null does not read its value (the constant read nothing).
+          if (dynamic_cast<const VarFieldNode*>(operand.get())) whole_field_reads_.pop_back();
+          return std::make_unique<NullCheckNode>(std::move(operand), cmp == CmpOp::kEq, a.pos);
         }
       }
       return Fold(std::make_unique<CompareNode>(cmp, std::move(l), std::move(r), a.pos),
@@ -1177,6 +1191,8 @@ class Compiler {
   size_t num_locals_ = 0;
   std::vector<size_t> whole_reads_;
   std::vector<std::pair<size_t, size_t>> field_reads_;
+  std::vector<std::pair<size_t, size_t>> whole_field_reads_;
+  std::vector<Program::MemberRead> member_reads_;
 };
 
 }  // namespace
@@ -1320,6 +1336,8 @@ Result<Program> Compile(std::string_view source, const Schema& schema,
   program.num_locals_ = compiler.num_locals();
   program.whole_reads_ = compiler.whole_reads();
   program.field_reads_ = compiler.field_reads();
+  program.whole_field_reads_ = compiler.whole_field_reads();
+  program.member_reads_ = compiler.member_reads();
   return program;
 }
 
@@ -1327,6 +1345,21 @@ bool Program::ReadsField(size_t slot, size_t field) const {
   return std::find(whole_reads_.begin(), whole_reads_.end(), slot) != whole_reads_.end() ||
          std::find(field_reads_.begin(), field_reads_.end(), std::pair(slot, field)) !=
              field_reads_.end();
+}
+
+std::optional<std::vector<std::string>> Program::MembersRead(size_t slot, size_t field) const {
+  if (std::find(whole_reads_.begin(), whole_reads_.end(), slot) != whole_reads_.end() ||
+      std::find(whole_field_reads_.begin(), whole_field_reads_.end(), std::pair(slot, field)) !=
+          whole_field_reads_.end()) {
+    return std::nullopt;
+  }
+  std::vector<std::string> members;
+  for (const MemberRead& read : member_reads_) {
+    if (read.slot == slot && read.field == field) members.push_back(read.member);
+  }
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  return members;
 }
 
 std::vector<std::string> FunctionNames() {

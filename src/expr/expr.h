@@ -120,11 +120,22 @@ class Program {
   //! Whether an evaluation may read field `field` (declared position) of the record variable in
   //! `slot`: the expression names `#var.field`, or uses `#var` whole.
   bool ReadsField(size_t slot, size_t field) const;
+  //! The members of that field an evaluation may read (`#var.field.member`), sorted, once each;
+  //! nullopt when it may use the field's value whole (passed on, indexed, `#var` used whole).
+  //! Testing the field for null (`#var.field != null`) reads none of them.
+  std::optional<std::vector<std::string>> MembersRead(size_t slot, size_t field) const;
+
+  struct MemberRead {
+    size_t slot, field;
+    std::string member;
+  };
 
  private:
   friend common::Result<Program> Compile(std::string_view, const Schema&, const CompileOptions&);
   std::vector<size_t> whole_reads_;                     // slots used whole
   std::vector<std::pair<size_t, size_t>> field_reads_;  // (slot, field) read as `#var.field`
+  std::vector<std::pair<size_t, size_t>> whole_field_reads_;  // of those, not by member / null test
+  std::vector<MemberRead> member_reads_;                      // `#var.field.member`
   std::shared_ptr<const Node> root_;
   Type result_type_;
   std::string source_;

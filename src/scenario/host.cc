@@ -21,8 +21,6 @@ void ScenarioHost::Install(std::shared_ptr<const Scenario> scenario) {
                     .count();
   history_.push_front({runner, now});
   while (history_.size() > options_.max_history) history_.pop_back();
-  // Set before the swap: from here on the collector keeps what the new version reads.
-  reads_raw_.store(runner->scenario().reads_raw(), std::memory_order_relaxed);
   // Events that already hold the previous runner finish on it; the next ones see this one.
   current_.store(std::move(runner), std::memory_order_release);
 }

@@ -51,7 +51,10 @@ class ScenarioHost {
   //! Runs one event through the current version; a no-op trace (steps_run 0) without one.
   StepTrace Run(const events::Event& event, const RunOptions& options = {}) const;
   //! Whether the current version reads `#input.raw` (the collector keeps tracker fields then).
-  bool reads_raw() const { return reads_raw_.load(std::memory_order_relaxed); }
+  bool reads_raw() const {
+    auto runner = Current();
+    return runner && runner->scenario().reads_raw();
+  }
   //! The current runner's graph, or {} without one.
   std::string GraphJson() const;
   //! Runners of the kept versions, newest first (their counters survive a swap).
@@ -70,7 +73,6 @@ class ScenarioHost {
   mutable std::mutex mu_;      // serializes Load / Rollback and guards history_
   std::deque<Entry> history_;  // newest first
   std::atomic<std::shared_ptr<const Runner>> current_;
-  std::atomic<bool> reads_raw_{false};
 };
 
 }  // namespace streamrec::scenario

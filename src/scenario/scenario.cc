@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -204,6 +205,8 @@ struct Scenario::Compiled {
   std::vector<std::string> ids;
   bool uses_properties = false;
   bool uses_raw = false;                  // some expression reads `#input.raw`
+  // The tracker fields read as `#input.raw.<field>`, sorted; nullopt once one reads it whole.
+  std::optional<std::vector<std::string>> raw_fields = std::vector<std::string>();
   bool stores_lists = false;              // a `store` sink step
   const ModelRegistry* models = nullptr;  // not owned; outlive the scenario
   const RulesHook* rules = nullptr;
@@ -215,6 +218,9 @@ size_t Scenario::node_count() const { return compiled_->steps.size(); }
 const std::string& Scenario::node_id(size_t node) const { return compiled_->steps[node].id; }
 StepType Scenario::node_type(size_t node) const { return compiled_->steps[node].type; }
 bool Scenario::reads_raw() const { return compiled_->uses_raw; }
+const std::optional<std::vector<std::string>>& Scenario::raw_fields() const {
+  return compiled_->raw_fields;
+}
 bool Scenario::stores_lists() const { return compiled_->stores_lists; }
 int64_t Scenario::warmup_ms() const {
   int64_t span = 0;
@@ -264,7 +270,19 @@ class Builder {
       return std::nullopt;
     }
     if (program->ReadsField(kInputSlot, kInputPropertiesField)) out_->uses_properties = true;
-    if (program->ReadsField(kInputSlot, kInputRawField)) out_->uses_raw = true;
+    if (program->ReadsField(kInputSlot, kInputRawField)) {
+      out_->uses_raw = true;
+      auto members = program->MembersRead(kInputSlot, kInputRawField);
+      auto& fields = out_->raw_fields;
+      if (!members) {
+        fields.reset();
+      } else if (fields) {
+        std::vector<std::string> merged;
+        std::set_union(fields->begin(), fields->end(), members->begin(), members->end(),
+                       std::back_inserter(merged));
+        *fields = std::move(merged);
+      }
+    }
     return std::move(program).value();
   }
 

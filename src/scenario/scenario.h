@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -100,6 +101,10 @@ class Scenario {
   int64_t version() const { return version_; }
   //! Whether an expression reads `#input.raw` (the collector then keeps tracker fields).
   bool reads_raw() const;
+  //! When it reads `#input.raw`: the tracker fields its expressions read (`#input.raw.<field>`),
+  //! sorted, which are all the collector needs to keep; nullopt when one may use `#input.raw`
+  //! whole (passes it on, indexes it), which needs every field.
+  const std::optional<std::vector<std::string>>& raw_fields() const;
   //! Whether it has a `store` sink step (in `serve` its lists replace the built-in ones).
   bool stores_lists() const;
   //! How far back (event collector time) a restart must replay events to rebuild the window

@@ -95,7 +95,13 @@ struct Api::Impl {
   kpi::KpiTracker* kpis;
   scenario::ScenarioHost* scenario_host;
   CatalogApi catalog_api;
-  collector::MappingOptions mapping_with_raw;  // options.mapping with keep_raw
+  // options.mapping keeping the tracker fields that the scenario version read (made once per
+  // version).
+  struct RawMapping {
+    std::shared_ptr<const scenario::Scenario> scenario;
+    collector::MappingOptions mapping;
+  };
+  std::atomic<std::shared_ptr<const RawMapping>> raw_mapping;
   std::atomic<uint64_t> list_counter{0};
 
   enum class Source { kTp2, kPixel, kNative };
@@ -113,10 +119,7 @@ struct Api::Impl {
         limiter(d.limiter),
         kpis(d.kpis),
         scenario_host(d.scenario),
-        catalog_api(d.catalog, d.rules, d.store),
-        mapping_with_raw(options.mapping) {
-    mapping_with_raw.keep_raw = true;
-  }
+        catalog_api(d.catalog, d.rules, d.store) {}
 
   // --- metrics helpers (lookups are cheap next to a request; they take a lock).
   void CountRejected(const std::string& reason, uint64_t n = 1) {
@@ -180,9 +183,23 @@ struct Api::Impl {
     respond(std::move(res));
   }
 
-  // Tracker fields are kept in the log when configured or when the running scenario reads them.
-  const collector::MappingOptions& SnowplowMapping() const {
-    return scenario_host && scenario_host->reads_raw() ? mapping_with_raw : options.mapping;
+  // Tracker fields are kept in the log when configured (all of them) or when the running
+  // scenario reads them (only those it reads). Valid while the caller holds it: a hot reload may
+  // change what the next request keeps.
+  std::shared_ptr<const collector::MappingOptions> SnowplowMapping() {
+    const std::shared_ptr<const collector::MappingOptions> configured(
+        std::shared_ptr<const void>(), &options.mapping);  // not owned: lives as long as this
+    auto runner = scenario_host && !options.mapping.keep_raw ? scenario_host->Current() : nullptr;
+    if (!runner || !runner->scenario().reads_raw()) return configured;
+    auto cached = raw_mapping.load(std::memory_order_acquire);
+    if (!cached || cached->scenario != runner->scenario_ptr()) {
+      auto made = std::make_shared<RawMapping>(RawMapping{runner->scenario_ptr(), options.mapping});
+      made->mapping.keep_raw = true;
+      made->mapping.raw_fields = runner->scenario().raw_fields();
+      raw_mapping.store(made, std::memory_order_release);
+      cached = std::move(made);
+    }
+    return {cached, &cached->mapping};
   }
 
   void RespondError(const Request& req, const Responder& respond, const Status& s) {
@@ -198,9 +215,9 @@ struct Api::Impl {
       std::string_view target(req.target().data(), req.target().size());
       auto q = target.find('?');
       query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
-      decoded = collector::DecodeSnowplowQuery(query, now, SnowplowMapping());
+      decoded = collector::DecodeSnowplowQuery(query, now, *SnowplowMapping());
     } else if (source == Source::kTp2) {
-      decoded = collector::DecodeSnowplowPost(req.body(), now, SnowplowMapping());
+      decoded = collector::DecodeSnowplowPost(req.body(), now, *SnowplowMapping());
     } else {
       decoded = collector::DecodeNativeJson(req.body(), now, options.mapping);
     }

@@ -145,6 +145,29 @@ TEST(SnowplowPostTest, KeepsEachEventsTrackerFieldsAndTheSchemaOnlyWhenAsked) {
   EXPECT_EQ(kept.events[0], plain.events[0]);
 }
 
+// A scenario that reads a few tracker fields gets only those in the log: the rest of a tracker's
+// payload (contexts, screen sizes, ...) would only make every logged event larger.
+TEST(SnowplowPostTest, KeepsOnlyTheListedTrackerFieldsTheFirstOfDuplicates) {
+  std::string body = Post({TrackerEvent("1", R"("tv":"node-4.8.0","note":"first",)"
+                                             R"("nested":{"a":[1,{"b":null}]},"note":"second")"),
+                           TrackerEvent("2", "")});
+  MappingOptions options;
+  options.keep_raw = true;
+  options.raw_fields = std::vector<std::string>{"e", "missing", "nested", "note", "url"};
+  auto kept = MustDecode(body, options);
+  ASSERT_EQ(kept.events.size(), 2u);
+  EXPECT_EQ(kept.events[0].raw, R"({"e":"pv","url":"https://shop.example/products/p-1",)"
+                                R"("note":"first","nested":{"a":[1,{"b":null}]}})");
+  EXPECT_EQ(kept.events[1].raw, R"({"e":"pv","url":"https://shop.example/products/p-2"})");
+
+  options.raw_fields = std::vector<std::string>{"aid", "schema"};
+  EXPECT_EQ(MustDecode(body, options).events[1].raw,
+            "{\"schema\":\"" + std::string(kPayloadSchema) + "\",\"aid\":\"shop1\"}");
+  // None of them: still an object, so `#input.raw != null` tells tracker events apart.
+  options.raw_fields = std::vector<std::string>{};
+  EXPECT_EQ(MustDecode(body, options).events[0].raw, "{}");
+}
+
 TEST(SnowplowPostTest, EmptyBatchIsFine) {
   auto out = MustDecode(Post({}));
   EXPECT_TRUE(out.events.empty());
@@ -498,6 +521,19 @@ TEST(SnowplowQueryTest, KeepsTheDecodedParametersWhenAsked) {
   EXPECT_EQ(result->events[0].raw,
             R"({"e":"pv","eid":"q1","aid":"shop1","duid":"d-9",)"
             R"("url":"https://shop.example/products/hat","page":"A hat"})");
+}
+
+TEST(SnowplowQueryTest, KeepsOnlyTheListedParametersTheFirstOfDuplicates) {
+  MappingOptions options;
+  options.keep_raw = true;
+  options.raw_fields = std::vector<std::string>{"page", "url"};
+  auto result = DecodeSnowplowQuery(
+      "e=pv&eid=q1&aid=shop1&duid=d-9&url=https%3A%2F%2Fshop.example%2Fproducts%2Fhat&page=A+hat"
+      "&page=again",
+      kNow, options);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_EQ(result->events.size(), 1u);
+  EXPECT_EQ(result->events[0].raw, R"({"url":"https://shop.example/products/hat","page":"A hat"})");
 }
 
 TEST(SnowplowQueryTest, DecodesEncodedJsonPlusAndLeadingQuestionMark) {

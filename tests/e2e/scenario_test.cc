@@ -1,5 +1,6 @@
 // YAML scenarios in the real server: the classic Shopify flow fed by the real Snowplow node
 // tracker, a scenario's `store` sink deciding the served lists, and hot reload under load.
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <set>
@@ -91,6 +92,16 @@ TEST_F(ScenarioE2eTest, ClassicShopifyFlowFromTheNodeTrackerUpsertsMetaobjects) 
   EXPECT_EQ(Count(counts["recent"], "out"), 9);
   EXPECT_EQ(Count(counts["push"], "errors"), 0);
 
+  // The log kept of each tracker event only the fields the scenario reads.
+  auto exported = Json(AdminRequest("GET", "/v1/users/classic-newcomer/export?tenant=shop1"));
+  ASSERT_EQ(exported.at("events").as_array().size(), 1u) << json::serialize(exported);
+  auto raw = json::parse(exported.at("events").as_array()[0].at("raw").as_string()).as_object();
+  std::vector<std::string> kept;
+  for (const auto& field : raw) kept.emplace_back(field.key());
+  std::sort(kept.begin(), kept.end());
+  EXPECT_EQ(kept, std::vector<std::string>({"aid", "duid", "e", "schema", "url"}))
+      << json::serialize(raw);
+
   std::lock_guard lock(shopify.mu);
   bool newcomer_got_shoes = false;
   for (const auto& r : shopify.requests) {
@@ -127,8 +138,9 @@ TEST_F(ScenarioE2eTest, StoreSinkDecidesTheServedLists) {
   int i = 0;
   for (const char* user : {"a", "b", "c"}) {
     for (const char* item : {"kettle", "toaster"}) {
-      batch.push_back(PageView("cccccccc-0000-4000-8000-00000000000" + std::to_string(i++),
+      batch.push_back(PageView("cccccccc-0000-4000-8000-00000000000" + std::to_string(i),
                                std::string("store-") + user, item, 1'700'000'000'000 + i));
+      ++i;
     }
   }
   ASSERT_EQ(Post(kTp2Path, Tp2Body(batch)).status, 200);

@@ -244,5 +244,26 @@ TEST(ReadsFieldTest, NamesTheRecordFieldsAnExpressionReads) {
   EXPECT_FALSE(reads("#n", 0));
 }
 
+TEST(ReadsFieldTest, MembersReadNamesTheMembersUnlessTheFieldIsUsedWhole) {
+  Schema schema;
+  const size_t ev = schema.Add("ev", Type::Record({{"id", Type::String()},
+                                                   {"raw", Type::MapOf(Type::Any())}}));
+  auto members = [&](std::string_view source) {
+    auto program = Compile(source, schema);
+    EXPECT_TRUE(program.ok()) << source << ": " << program.status().message;
+    return program.ok() ? program->MembersRead(ev, 1) : std::nullopt;
+  };
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(members("#ev.raw.url ?: #ev.raw?.e ?: #ev.raw.url"), Names({"e", "url"}));
+  EXPECT_EQ(members("#ev.raw != null && null == #ev.raw && #ev.raw.e == 'pv'"), Names({"e"}))
+      << "a null test reads no member";
+  EXPECT_EQ(members("#ev.id"), Names()) << "the field not read at all";
+  EXPECT_EQ(members("map(['a'], k -> #ev.raw.x)"), Names({"x"})) << "inside a lambda";
+  EXPECT_EQ(members("#ev.raw.e == 'pv' && size(#ev.raw) > 1"), std::nullopt) << "passed on";
+  EXPECT_EQ(members("#ev.raw['e']"), std::nullopt) << "indexed";
+  EXPECT_EQ(members("#ev.raw.e == 'pv' && size(#ev) > 1"), std::nullopt) << "record used whole";
+  EXPECT_EQ(members("(#ev.raw ?: {}).e"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace streamrec::expr::testing

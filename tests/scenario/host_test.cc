@@ -130,6 +130,8 @@ steps:
 )Y")
                   .ok());
   EXPECT_TRUE(host.reads_raw());
+  // The collector keeps only these of the tracker fields for it.
+  EXPECT_EQ(host.Current()->scenario().raw_fields(), std::vector<std::string>({"duid", "e"}));
   EXPECT_TRUE(host.Current()->scenario().stores_lists());
   // The tracker fields travel in the event as the log keeps them: parsed only for `#input.raw`.
   auto event = MakeEvent("u", "i", 1);
@@ -157,6 +159,12 @@ steps:
   EXPECT_FALSE(host.reads_raw());
   ASSERT_TRUE(load_filter(4, "size(#input) > 0").ok());
   EXPECT_TRUE(host.reads_raw()) << "#input used whole holds raw";
+  EXPECT_EQ(host.Current()->scenario().raw_fields(), std::nullopt) << "every field";
+  ASSERT_TRUE(load_filter(5, "#input.raw.e == 'pv' && size(#input.raw) > 1").ok());
+  EXPECT_EQ(host.Current()->scenario().raw_fields(), std::nullopt) << "every field";
+  ASSERT_TRUE(load_filter(6, "#input.raw != null").ok());
+  EXPECT_EQ(host.Current()->scenario().raw_fields(), std::vector<std::string>())
+      << "a tracker event or not: no field";
 }
 
 }  // namespace

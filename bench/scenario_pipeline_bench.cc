@@ -1,8 +1,10 @@
 // Events/s through the pipeline with the built-in path beside the same pipeline with a YAML
 // scenario deciding the output, on the same real clicks in the same run: examples/default.yaml
 // (its `store` sink writes the served lists) and examples/classic-shopify.yaml (Snowplow fields,
-// slug from the URL, 5-minute window, co-visitation, push to a null Shopify sink). Each run
-// applies its own copy of the same log from the start. Sessions are interleaved as concurrent
+// slug from the URL, 5-minute window, co-visitation, push to a null Shopify sink), and the built-in
+// path again on the classic flow's log (builtin_raw: its events carry the tracker fields the
+// collector keeps for that scenario), which tells the larger log's cost from the scenario's. Each
+// run applies its own copy of the same log from the start. Sessions are interleaved as concurrent
 // shoppers' clicks arrive (1,000 at a time), so a pipeline step rarely holds two events of one
 // user and both paths compute a list per event. Prints `name value unit` lines: each path's best
 // round, its ratios to the built-in's best, and the median over rounds of each round's ratio to

@@ -288,7 +288,7 @@ collector:
   max_batch_events: 500
   item_url_pattern: /products/{item}
   item_fields: [item_id, sku, product_id, id]
-  keep_raw: false          # keep Snowplow fields for `#input.raw` (automatic when the scenario reads them)
+  keep_raw: false          # keep all Snowplow fields for `#input.raw` (else only those the scenario reads)
 log:
   partitions: 8            # fixed when the data dir is created
   retention_hours: 168

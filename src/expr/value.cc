@@ -77,7 +77,7 @@ void Value::MoveShared(Value& other) noexcept {
       break;  // not shared: MoveFrom handled it
   }
   rep_ = other.rep_;
-  other.Destroy();
+  other.rep_ = Rep::kNull;  // a moved-from shared_ptr holds nothing: no destructor to run
 }
 
 void Value::DestroyShared() noexcept {

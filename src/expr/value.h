@@ -74,10 +74,14 @@ class Value {
     return *this;
   }
   Value& operator=(Value&& other) noexcept {
-    if (this != &other) {
-      Value tmp(std::move(other));
+    if (this == &other) return *this;
+    if (IsShared()) {
+      Value tmp(std::move(other));  // `other` may live inside what this value holds
       Destroy();
       MoveFrom(tmp);
+    } else {
+      Destroy();  // holds nothing `other` could be part of
+      MoveFrom(other);
     }
     return *this;
   }
@@ -147,6 +151,7 @@ class Value {
   void SetString(std::string_view s);
   //! The kinds whose payload is a plain word (null, bool, int, double, time): copied as bits.
   bool IsTrivial() const { return rep_ <= Rep::kDouble || rep_ == Rep::kTime; }
+  bool IsShared() const { return rep_ == Rep::kString || rep_ == Rep::kList || rep_ == Rep::kMap; }
   // Inline here: values are copied, moved and dropped per field access and list element, and
   // most are trivial or short strings; only shared storage takes the out-of-line path.
   void CopyFrom(const Value& other) {

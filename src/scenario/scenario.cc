@@ -1076,6 +1076,11 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
       outcome = Outcome::kError;
       error = FieldError(field, status);
     };
+    // The step's result into its output variable (and the trace: a copy only when traced).
+    auto set_output = [&](Value value) {
+      if (options.trace) output = value;
+      env.Set(step.output_slot, std::move(value));
+    };
 
     switch (step.type) {
       case StepType::kSource:
@@ -1086,7 +1091,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
         if (!keep.ok()) {
           fail("expr", keep.status());
         } else {
-          output = *keep;
+          if (options.trace) output = *keep;
           if (!*keep) outcome = Outcome::kDropped;
         }
         break;
@@ -1117,8 +1122,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
           record.push_back({name, std::move(v).value()});
         }
         if (outcome == Outcome::kError) break;
-        output = Value(std::move(record));
-        env.Set(step.output_slot, output);
+        set_output(Value(std::move(record)));
         break;
       }
       case StepType::kWindow: {
@@ -1265,8 +1269,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
           }
           for (auto& r : *more) recs->push_back(std::move(r));
         }
-        output = ScoredItemsToValue(*recs, scratch.ScoredList(node));
-        env.Set(step.output_slot, output);
+        set_output(ScoredItemsToValue(*recs, scratch.ScoredList(node)));
         break;
       }
       case StepType::kRules: {
@@ -1276,8 +1279,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
           break;
         }
         if (!c.rules) {
-          output = std::move(candidates).value();
-          env.Set(step.output_slot, output);
+          set_output(std::move(candidates).value());
           break;
         }
         auto items = ScoredItemsFromValue(*candidates);
@@ -1299,8 +1301,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
           fail("rules", ruled.status());
           break;
         }
-        output = ScoredItemsToValue(*ruled, scratch.ScoredList(node));
-        env.Set(step.output_slot, output);
+        set_output(ScoredItemsToValue(*ruled, scratch.ScoredList(node)));
         break;
       }
       case StepType::kSplit: {

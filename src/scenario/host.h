@@ -50,11 +50,6 @@ class ScenarioHost {
   std::shared_ptr<const Runner> Current() const { return current_.load(std::memory_order_acquire); }
   //! Runs one event through the current version; a no-op trace (steps_run 0) without one.
   StepTrace Run(const events::Event& event, const RunOptions& options = {}) const;
-  //! Whether the current version reads `#input.raw` (the collector keeps tracker fields then).
-  bool reads_raw() const {
-    auto runner = Current();
-    return runner && runner->scenario().reads_raw();
-  }
   //! The current runner's graph, or {} without one.
   std::string GraphJson() const;
   //! Runners of the kept versions, newest first (their counters survive a swap).

@@ -1228,7 +1228,7 @@ void Env::Reset(const Schema& schema) {
 }
 
 void Env::Clear() {
-  for (Value& v : values_) v = Value();
+  for (Value& v : values_) v.Reset();
   for (const NativeRecord*& n : natives_) n = nullptr;
   now_ms_.reset();
 }
@@ -1271,38 +1271,68 @@ auto WithContext(const Program& p, const Env& env, size_t num_vars, size_t num_l
 
 }  // namespace
 
-Result<Value> Program::Eval(const Env& env) const {
+namespace {
+Status TooFewVariables() {
+  return Status::Invalid("expression_error",
+                         "the environment has fewer variables than the schema the expression "
+                         "was compiled with");
+}
+}  // namespace
+
+bool Program::EvalTo(const Env& env, Value& out, Status* error) const {
   if (env.size() < num_vars_) {
-    return Status::Invalid("expression_error",
-                           "the environment has fewer variables than the "
-                           "schema the expression was compiled with");
+    *error = TooFewVariables();
+    return false;
   }
-  return WithContext(*this, env, num_vars_, num_locals_, source_,
-                     [&](EvalContext& ctx) -> Result<Value> {
-                       Value scratch;
-                       const Value& v = root_->Eval(ctx, scratch);
-                       if (ctx.failed) return Status::Invalid("expression_error", ctx.error);
-                       return v;
-                     });
+  return WithContext(*this, env, num_vars_, num_locals_, source_, [&](EvalContext& ctx) {
+    Value scratch;
+    const Value& v = root_->Eval(ctx, scratch);
+    if (ctx.failed) {
+      *error = Status::Invalid("expression_error", std::move(ctx.error));
+      return false;
+    }
+    if (&v == &scratch) {
+      out = std::move(scratch);
+    } else {
+      out = v;  // a variable, a constant or a part of one: copied (a copy guards aliasing)
+    }
+    return true;
+  });
+}
+
+bool Program::EvalBoolTo(const Env& env, bool& out, Status* error) const {
+  if (env.size() < num_vars_) {
+    *error = TooFewVariables();
+    return false;
+  }
+  return WithContext(*this, env, num_vars_, num_locals_, source_, [&](EvalContext& ctx) {
+    Value scratch;
+    const Value& v = root_->Eval(ctx, scratch);
+    if (ctx.failed) {
+      *error = Status::Invalid("expression_error", std::move(ctx.error));
+      return false;
+    }
+    if (!v.is_null() && !v.is_bool()) {
+      *error = Status::Invalid("expression_error", "expected a bool result, got " + TypeName(v));
+      return false;
+    }
+    out = v.is_bool() && v.as_bool();
+    return true;
+  });
+}
+
+Result<Value> Program::Eval(const Env& env) const {
+  Value out;
+  Status error;
+  if (!EvalTo(env, out, &error)) return error;
+  return out;
 }
 
 Result<bool> Program::EvalBool(const Env& env) const {
-  if (env.size() < num_vars_) {
-    return Status::Invalid("expression_error",
-                           "the environment has fewer variables than the "
-                           "schema the expression was compiled with");
-  }
-  return WithContext(
-      *this, env, num_vars_, num_locals_, source_, [&](EvalContext& ctx) -> Result<bool> {
-        Value scratch;
-        const Value& v = root_->Eval(ctx, scratch);
-        if (ctx.failed) return Status::Invalid("expression_error", ctx.error);
-        if (v.is_null()) return false;
-        if (!v.is_bool()) {
-          return Status::Invalid("expression_error", "expected a bool result, got " + TypeName(v));
-        }
-        return v.as_bool();
-      });
+  bool out = false;
+  Status error;
+  if (!EvalBoolTo(env, out, &error)) return error;
+  return out;
 }
 
 Result<Program> Compile(std::string_view source, const Schema& schema,

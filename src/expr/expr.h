@@ -80,6 +80,7 @@ class Env {
   //! Invalid argument when the schema has no such variable.
   common::Status Set(std::string_view name, Value value);
   const Value& Get(size_t slot) const { return values_[slot]; }
+  const Schema& schema() const { return *schema_; }
   size_t size() const { return values_.size(); }
   const Value* values() const { return values_.data(); }
   const NativeRecord* const* natives() const { return natives_.data(); }
@@ -113,6 +114,10 @@ class Program {
   common::Result<Value> Eval(const Env& env) const;
   //! For filters: null counts as false; any other non-bool is an error.
   common::Result<bool> EvalBool(const Env& env) const;
+  //! Eval and EvalBool for a per-event path: the result into `out` without a Result in between;
+  //! false on failure, with the error in `*error`.
+  bool EvalTo(const Env& env, Value& out, common::Status* error) const;
+  bool EvalBoolTo(const Env& env, bool& out, common::Status* error) const;
   const Type& result_type() const { return result_type_; }
   const std::string& source() const { return source_; }
   //! True when the whole expression folded to one value.

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <cmath>
 #include <unordered_set>
 
@@ -47,13 +48,19 @@ std::string_view Trim(std::string_view s) {
 
 int64_t TimeArg(const Value* v) { return v->is_time() ? v->as_time().ms : v->as_int(); }
 
-// s.find_first_of(chars, pos) in one pass: the library's calls memchr on `chars` per character
-// of `s`, which shows on per-event URLs.
+// s.find_first_of(chars, pos) in one pass with `chars` as a bit set (the URL delimiters searched
+// here are all below 64): the library's calls memchr on `chars` per character of `s`, and a
+// test per character of `chars`, or a memchr per character of `chars`, costs more on per-event
+// URLs.
 size_t FindAny(std::string_view s, std::string_view chars, size_t pos = 0) {
+  uint64_t set = 0;
+  for (char c : chars) {
+    if (static_cast<unsigned char>(c) >= 64) return s.find_first_of(chars, pos);
+    set |= uint64_t{1} << c;
+  }
   for (size_t i = pos; i < s.size(); ++i) {
-    for (char c : chars) {
-      if (s[i] == c) return i;
-    }
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 64 && (set >> c) & 1) return i;
   }
   return std::string_view::npos;
 }

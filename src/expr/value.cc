@@ -46,6 +46,22 @@ void Value::SetString(std::string_view s) {
   }
 }
 
+void Value::AssignString(std::string_view s) {
+  if (is_string() && as_string() == s) return;  // e.g. a tracker field that every event repeats
+  if (s.size() <= kMaxInline) {
+    if (rep_ == Rep::kInlineString) {
+      inline_.assign(s);  // within the SSO buffer
+      return;
+    }
+  } else if (rep_ == Rep::kString) {
+    if (std::string* own = Unique(s_)) {
+      own->assign(s);
+      return;
+    }
+  }
+  *this = Value(s);
+}
+
 void Value::CopyShared(const Value& other) {
   switch (other.rep_) {
     case Rep::kString:

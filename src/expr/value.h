@@ -121,6 +121,11 @@ class Value {
   //! const object passed in must not be written through).
   List* UniqueList() { return rep_ == Rep::kList ? Unique(l_) : nullptr; }
   Map* UniqueMap() { return rep_ == Rep::kMap ? Unique(m_) : nullptr; }
+  //! Makes this value null, releasing what it held.
+  void Reset() noexcept { Destroy(); }
+  //! Makes this value the string `s`, likewise in the buffer it already holds when that is a
+  //! string nobody else holds (a field refilled event after event allocates once).
+  void AssignString(std::string_view s);
 
   //! Deep structural equality; 1 == 1.0 (numbers compare by value).
   friend bool operator==(const Value& a, const Value& b);

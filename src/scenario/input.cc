@@ -1,5 +1,8 @@
 #include "scenario/input.h"
 
+#include <bit>
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,6 +56,74 @@ Value ObjectOrNull(const std::string& json) {
   return std::move(parsed).value();
 }
 
+// The collector writes tracker fields as a minified JSON object of strings without escapes
+// (`{"schema":"iglu:…","e":"pv","url":"https://…"}`). Such text is read here in one pass, sixteen
+// bytes at a time; anything else (escapes, non-ASCII bytes, other value types, spaces) goes to
+// simdjson, which then also validates it. Both read the same fields from text they both accept.
+class FlatStringObjectScanner {
+ public:
+  explicit FlatStringObjectScanner(std::string_view text) : text_(text) {}
+
+  //! Calls on_field(key, value) per field in order; false (perhaps after some calls) when the
+  //! text is not such an object.
+  template <typename F>
+  bool Scan(F&& on_field) {
+    if (!Take('{')) return false;
+    if (Take('}')) return AtEnd();
+    do {
+      std::string_view key, value;
+      if (!String(&key) || !Take(':') || !String(&value)) return false;
+      on_field(key, value);
+    } while (Take(','));
+    return Take('}') && AtEnd();
+  }
+
+ private:
+  bool AtEnd() const { return pos_ == text_.size(); }
+  bool Take(char c) {
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  // A string of printable ASCII bytes without escapes.
+  bool String(std::string_view* out) {
+    if (!Take('"')) return false;
+    const size_t begin = pos_;
+    const size_t end = FindSpecial(begin);
+    if (end == text_.size() || text_[end] != '"') return false;
+    *out = text_.substr(begin, end - begin);
+    pos_ = end + 1;
+    return true;
+  }
+  // The first byte from `from` that is a quote, a backslash, a control byte or not ASCII;
+  // text_.size() when none.
+  size_t FindSpecial(size_t from) const {
+    // 16 bytes at a time with GCC's vector extensions (SSE2 on x86-64, NEON on arm64). A byte is
+    // below 0x20 or above 0x7f exactly when it minus 0x20 (wrapping) is 0x60 or more.
+    using Bytes = uint8_t __attribute__((vector_size(16)));
+    for (; from + 16 <= text_.size(); from += 16) {
+      Bytes bytes;
+      std::memcpy(&bytes, text_.data() + from, 16);
+      const auto special = (bytes - 0x20 >= 0x60) | (bytes == '"') | (bytes == '\\');
+      uint64_t halves[2];  // 0xff per special byte, in text order (little-endian)
+      static_assert(sizeof(special) == sizeof(halves) && std::endian::native == std::endian::little);
+      std::memcpy(halves, &special, sizeof(halves));
+      if (halves[0]) return from + std::countr_zero(halves[0]) / 8;
+      if (halves[1]) return from + 8 + std::countr_zero(halves[1]) / 8;
+    }
+    for (; from < text_.size(); ++from) {
+      const auto byte = static_cast<unsigned char>(text_[from]);
+      if (byte < 0x20 || byte >= 0x80 || byte == '"' || byte == '\\') return from;
+    }
+    return from;
+  }
+
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
 }  // namespace
 
 Type InputType() {
@@ -64,26 +135,44 @@ Type InputType() {
 struct RawFieldsParser::Impl {
   simdjson::dom::parser parser;
   std::string padded;           // a copy of raw text without room for simdjson's read-ahead
-  simdjson::dom::element root;  // an object, once RawParsed() says so
-  // The object's fields in order (views into the parser), each made into a Value when first
-  // read: a field read by several steps is made once per event.
+  simdjson::dom::element root;  // the object, when simdjson parsed it
+  // The object's fields in order (views into the event's text or into the parser), each made
+  // into a Value when first read: a field read by several steps is made once per event.
   struct Field {
     std::string_view key;
-    simdjson::dom::element json;
-    std::optional<Value> value;
+    std::string_view text;        // the string, when scanned (FlatStringObjectScanner)
+    simdjson::dom::element json;  // the value, when simdjson parsed the object
+    bool made = false;            // values[i] holds this event's value
   };
   std::vector<Field> fields;
-  //! The first field named `key` (as a lookup in the whole map finds it), or nullptr.
-  Field* Find(std::string_view key) {
-    for (Field& field : fields) {
+  bool scanned = false;
+  // By field position, the values made. Kept from one event to the next, so that a field's
+  // string is copied into the buffer it had last time when nothing else holds that value.
+  std::vector<Value> values;
+
+  //! The first field named `key` (as a lookup in the whole map finds it), or fields.size().
+  size_t Find(std::string_view key) const {
+    for (size_t i = 0; i < fields.size(); ++i) {
+      const std::string_view name = fields[i].key;
       // Length and first byte inline: most keys differ there, and a call to memcmp per key
       // cost more than the rest of the lookup.
-      if (field.key.size() == key.size() && (key.empty() || field.key[0] == key[0]) &&
-          field.key == key) {
-        return &field;
+      if (name.size() == key.size() && (key.empty() || name[0] == key[0]) && name == key) {
+        return i;
       }
     }
-    return nullptr;
+    return fields.size();
+  }
+  const Value& MakeValue(size_t i) {
+    Field& field = fields[i];
+    if (!field.made) {
+      if (scanned) {
+        values[i].AssignString(field.text);
+      } else {
+        values[i] = expr::ValueFromJson(field.json);
+      }
+      field.made = true;
+    }
+    return values[i];
   }
 };
 
@@ -97,14 +186,20 @@ bool EventInput::RawParsed() const {
   p.fields.clear();
   const std::string& text = event_.raw;
   if (text.empty()) return false;
-  // DecodeEvent leaves simdjson's read-ahead room after logged raw text: parsed where it lies.
-  static_assert(simdjson::SIMDJSON_PADDING <= events::kRawReadAhead);
-  simdjson::dom::object object;
-  if (expr::ParsePadded(p.parser, p.padded, text, text.capacity()).get(p.root) ||
-      p.root.get_object().get(object)) {
-    return false;
+  p.scanned = FlatStringObjectScanner(text).Scan(
+      [&p](std::string_view key, std::string_view value) { p.fields.push_back({key, value}); });
+  if (!p.scanned) {
+    p.fields.clear();
+    // DecodeEvent leaves simdjson's read-ahead room after logged raw text: parsed where it lies.
+    static_assert(simdjson::SIMDJSON_PADDING <= events::kRawReadAhead);
+    simdjson::dom::object object;
+    if (expr::ParsePadded(p.parser, p.padded, text, text.capacity()).get(p.root) ||
+        p.root.get_object().get(object)) {
+      return false;
+    }
+    for (auto field : object) p.fields.push_back({field.key, {}, field.value});
   }
-  for (auto field : object) p.fields.push_back({field.key, field.value, std::nullopt});
+  if (p.values.size() < p.fields.size()) p.values.resize(p.fields.size());
   raw_parsed_ = true;
   return true;
 }
@@ -117,7 +212,18 @@ const Value& EventInput::Raw() const {
   static const Value kNull;
   if (raw_) return raw_->is_map() ? *raw_ : kNull;
   if (!parse_raw_) return kNull;
-  if (!parsed_raw_) parsed_raw_ = RawParsed() ? expr::ValueFromJson(parser_.impl_->root) : Value();
+  if (!parsed_raw_) {
+    parsed_raw_.emplace();
+    if (RawParsed()) {
+      RawFieldsParser::Impl& p = *parser_.impl_;
+      expr::Map map;
+      map.reserve(p.fields.size());
+      for (size_t i = 0; i < p.fields.size(); ++i) {
+        map.push_back({std::string(p.fields[i].key), p.MakeValue(i)});
+      }
+      *parsed_raw_ = Value(std::move(map));
+    }
+  }
   return *parsed_raw_;
 }
 
@@ -127,10 +233,9 @@ const Value* EventInput::Member(size_t index, std::string_view key, Value&) cons
   // caller's null handling applies.
   if (!ReadsRawText(index) || !RawParsed()) return nullptr;
   // The first field of that name, as a lookup in the whole map would find it.
-  RawFieldsParser::Impl::Field* field = parser_.impl_->Find(key);
-  if (!field) return &kNull;
-  if (!field->value) field->value = expr::ValueFromJson(field->json);
-  return &*field->value;
+  RawFieldsParser::Impl& p = *parser_.impl_;
+  const size_t field = p.Find(key);
+  return field == p.fields.size() ? &kNull : &p.MakeValue(field);
 }
 
 bool EventInput::FieldIsNull(size_t index) const {

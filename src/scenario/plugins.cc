@@ -178,7 +178,7 @@ expr::Value ScoredItemsToValue(const std::vector<models::ScoredItem>& items, exp
   for (size_t i = 0; i < items.size(); ++i) {
     expr::Map* record = (*list)[i].UniqueMap();
     if (record && record->size() == 2) {
-      (*record)[0].value = expr::Value(std::string_view(items[i].item_id));  // one copy
+      (*record)[0].value.AssignString(items[i].item_id);  // into last event's id
       (*record)[1].value = items[i].score;
     } else {
       (*list)[i] = ScoredRecord(items[i]);

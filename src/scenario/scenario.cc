@@ -1045,7 +1045,9 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
   const Scenario::Compiled& c = *scenario_->compiled_;
   StepTrace trace;
   expr::Env& env = scratch.env;
-  env.Reset(c.schema);
+  // Every run ends with env.Clear() (below), which leaves what Reset would: only another
+  // scenario's schema needs one.
+  if (&env.schema() != &c.schema || env.size() != c.schema.size()) env.Reset(c.schema);
   // `#input`: only the fields that expressions read are made (the whole record for traces).
   EventInput input(event, options.raw, c.uses_raw, c.uses_properties, scratch.raw_parser);
   // Drops this event's values when done (whatever the exit): they must not outlive the event
@@ -1062,6 +1064,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
   }
   env.set_now_ms(event.timestamp_ms);
 
+  Status status;  // of the evaluation that failed
   size_t node = 0;
   while (true) {
     const Scenario::Step& step = c.steps[node];
@@ -1087,25 +1090,25 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
         if (options.trace) output = env.Get(0);
         break;
       case StepType::kFilter: {
-        auto keep = step.cond->EvalBool(env);
-        if (!keep.ok()) {
-          fail("expr", keep.status());
+        bool keep = false;
+        if (!step.cond->EvalBoolTo(env, keep, &status)) {
+          fail("expr", status);
         } else {
-          if (options.trace) output = *keep;
-          if (!*keep) outcome = Outcome::kDropped;
+          if (options.trace) output = keep;
+          if (!keep) outcome = Outcome::kDropped;
         }
         break;
       }
       case StepType::kSet: {
         expr::Map traced;
         for (const auto& [slot, program] : step.assigns) {
-          auto v = program.Eval(env);
-          if (!v.ok()) {
-            fail("vars." + c.schema.name(slot), v.status());
+          Value v;
+          if (!program.EvalTo(env, v, &status)) {
+            fail("vars." + c.schema.name(slot), status);
             break;
           }
-          if (options.trace) traced.push_back({c.schema.name(slot), *v});
-          env.Set(slot, std::move(v).value());
+          if (options.trace) traced.push_back({c.schema.name(slot), v});
+          env.Set(slot, std::move(v));
         }
         if (options.trace) output = Value(std::move(traced));
         break;
@@ -1114,41 +1117,41 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
         expr::Map record;
         record.reserve(step.fields.size());
         for (const auto& [name, program] : step.fields) {
-          auto v = program.Eval(env);
-          if (!v.ok()) {
-            fail("fields." + name, v.status());
+          Value v;
+          if (!program.EvalTo(env, v, &status)) {
+            fail("fields." + name, status);
             break;
           }
-          record.push_back({name, std::move(v).value()});
+          record.push_back({name, std::move(v)});
         }
         if (outcome == Outcome::kError) break;
         set_output(Value(std::move(record)));
         break;
       }
       case StepType::kWindow: {
-        auto key = step.group_by->Eval(env);
-        if (!key.ok()) {
-          fail("group_by", key.status());
+        Value key;
+        if (!step.group_by->EvalTo(env, key, &status)) {
+          fail("group_by", status);
           break;
         }
-        if (key->is_null()) {
+        if (key.is_null()) {
           outcome = Outcome::kDropped;
           break;
         }
         int64_t time_ms = event.timestamp_ms;
         if (step.time) {
-          auto t = step.time->Eval(env);
-          if (!t.ok()) {
-            fail("time", t.status());
+          Value t;
+          if (!step.time->EvalTo(env, t, &status)) {
+            fail("time", status);
             break;
           }
-          if (t->is_time()) {
-            time_ms = t->as_time().ms;
-          } else if (t->is_int()) {
-            time_ms = t->as_int();
+          if (t.is_time()) {
+            time_ms = t.as_time().ms;
+          } else if (t.is_int()) {
+            time_ms = t.as_int();
           } else {
             fail("time", Status::Invalid("expression_error", std::string("expected a time, got ") +
-                                                                 expr::KindName(t->kind())));
+                                                                 expr::KindName(t.kind())));
             break;
           }
         }
@@ -1159,19 +1162,17 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
             inputs.emplace_back(true);
             continue;
           }
-          auto v = program->Eval(env);
-          if (!v.ok()) {
-            fail("aggregate." + name, v.status());
+          if (!program->EvalTo(env, inputs.emplace_back(), &status)) {
+            fail("aggregate." + name, status);
             break;
           }
-          inputs.push_back(std::move(v).value());
         }
         if (outcome == Outcome::kError) break;
         if (scratch.window_records.size() <= node) scratch.window_records.resize(node + 1);
         WindowOutput window;
         window.record = std::move(scratch.window_records[node]);
         std::string key_buffer;
-        bool added = windows_[node]->Add(KeyView(*key, &key_buffer), time_ms, inputs, &window);
+        bool added = windows_[node]->Add(KeyView(key, &key_buffer), time_ms, inputs, &window);
         inputs.clear();  // moved from
         if (added) {
           if (options.trace) output = window.record;
@@ -1191,29 +1192,21 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
         inputs.session_id = event.session_id;
         inputs.exclude.clear();
         Value items, times, exclude;
+        auto value = [&](const std::optional<Program>& p, const char* field, Value* out) {
+          if (!p || p->EvalTo(env, *out, &status)) return true;
+          fail(std::string("inputs.") + field, status);
+          return false;
+        };
         auto text = [&](const std::optional<Program>& p, const char* field, std::string* out) {
+          Value v;
           if (!p) return true;
-          auto v = p->Eval(env);
-          if (!v.ok()) {
-            fail(std::string("inputs.") + field, v.status());
-            return false;
-          }
-          if (v->is_null()) {
+          if (!value(p, field, &v)) return false;
+          if (v.is_null()) {
             out->clear();
           } else {
             std::string buffer;
-            *out = KeyView(*v, &buffer);
+            *out = KeyView(v, &buffer);
           }
-          return true;
-        };
-        auto value = [&](const std::optional<Program>& p, const char* field, Value* out) {
-          if (!p) return true;
-          auto v = p->Eval(env);
-          if (!v.ok()) {
-            fail(std::string("inputs.") + field, v.status());
-            return false;
-          }
-          *out = std::move(v).value();
           return true;
         };
         if (!text(step.in_user, "user", &inputs.user) ||
@@ -1273,28 +1266,24 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
         break;
       }
       case StepType::kRules: {
-        auto candidates = step.candidates->Eval(env);
-        if (!candidates.ok()) {
-          fail("input", candidates.status());
+        Value candidates;
+        if (!step.candidates->EvalTo(env, candidates, &status)) {
+          fail("input", status);
           break;
         }
         if (!c.rules) {
-          set_output(std::move(candidates).value());
+          set_output(std::move(candidates));
           break;
         }
-        auto items = ScoredItemsFromValue(*candidates);
+        auto items = ScoredItemsFromValue(candidates);
         if (!items.ok()) {
           fail("input", items.status());
           break;
         }
         Value context;
-        if (step.context) {
-          auto v = step.context->Eval(env);
-          if (!v.ok()) {
-            fail("context", v.status());
-            break;
-          }
-          context = std::move(v).value();
+        if (step.context && !step.context->EvalTo(env, context, &status)) {
+          fail("context", status);
+          break;
         }
         auto ruled = c.rules->Apply(event.tenant, step.placement, *items, context);
         if (!ruled.ok()) {
@@ -1307,12 +1296,12 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
       case StepType::kSplit: {
         next = step.default_to;
         for (size_t i = 0; i < step.cases.size(); ++i) {
-          auto match = step.cases[i].when->EvalBool(env);
-          if (!match.ok()) {
-            fail("cases[" + std::to_string(i) + "].when", match.status());
+          bool match = false;
+          if (!step.cases[i].when->EvalBoolTo(env, match, &status)) {
+            fail("cases[" + std::to_string(i) + "].when", status);
             break;
           }
-          if (*match) {
+          if (match) {
             next = step.cases[i].to;
             break;
           }
@@ -1323,12 +1312,10 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
       case StepType::kSink: {
         Value value;
         if (step.value) {
-          auto v = step.value->Eval(env);
-          if (!v.ok()) {
-            fail("value", v.status());
+          if (!step.value->EvalTo(env, value, &status)) {
+            fail("value", status);
             break;
           }
-          value = std::move(v).value();
         } else {
           expr::Map vars;
           for (size_t slot = 1; slot < env.size(); ++slot) {

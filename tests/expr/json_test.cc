@@ -72,6 +72,21 @@ TEST(ValueTest, UniqueStorageIsWritableOnlyWhenUnshared) {
   EXPECT_EQ(list.UniqueList(), nullptr) << "another owner: must copy, not write";
   EXPECT_EQ(held.as_list().size(), 2u);
   EXPECT_EQ(Value(1).UniqueMap(), nullptr);
+
+  Value text(std::string(40, 'a'));
+  const std::string* buffer = &text.as_string();
+  text.AssignString(std::string(30, 'b'));
+  EXPECT_EQ(&text.as_string(), buffer) << "unshared: refilled in place";
+  Value kept = text;
+  text.AssignString(std::string(30, 'c'));
+  EXPECT_NE(&text.as_string(), buffer) << "shared: a new string";
+  EXPECT_EQ(kept.as_string(), std::string(30, 'b'));
+  text.AssignString("short");
+  text.AssignString("tiny");
+  EXPECT_EQ(text, Value("tiny"));
+  Value number(5);
+  number.AssignString(std::string(20, 'n'));
+  EXPECT_EQ(number.as_string(), std::string(20, 'n'));
 }
 
 TEST(ValueTest, CopiesAndMovesOfEveryKind) {

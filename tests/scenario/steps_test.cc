@@ -296,6 +296,74 @@ steps:
   EXPECT_EQ(runner.Counts("has").dropped, 8u);
 }
 
+// Tracker fields as the collector writes them (a minified object of plain strings) are scanned
+// without a JSON parser; any other text goes to the parser. Either way the members read must be
+// those of the whole map, and invalid text reads as null. A value made for one event and kept
+// by a window stays as it was when the next event's field is made in the same place.
+TEST_F(StepsTest, RawStringFieldsReadTheSameWhetherScannedOrParsed) {
+  auto scenario = Load(R"Y(
+name: scanned
+steps:
+  - {id: has, type: filter, expr: "#input.raw != null"}
+  - id: out
+    type: sink
+    sink: {type: memory}
+    value: "{e: #input.raw.e, url: #input.raw.url, n: #input.raw.n}"
+)Y");
+  Runner runner(scenario);
+  const std::vector<std::string> texts = {
+      R"({"e":"pv","url":"https://shop1.example/products/red-hat?variant=1"})",  // scanned
+      R"({})",
+      R"({"e":"first","e":"second","url":"0123456789abcdef0123"})",
+      R"({"url":"01234567","e":"pv"})",  // a string ending on a word boundary
+      R"({"e":"p\"v","url":"0123456789ab\\cdef\/x"})",  // escapes: parsed
+      R"({"e":"pé","url":"01234567890é"})",              // not ASCII: parsed
+      R"({"e":"pv","url":"0123456789abcdef0123456789é"})",
+      R"({ "e" : "pv" , "url":"x" })",                   // spaces: parsed
+      R"({"e":"pv","url":null,"n":2})",                  // other types: parsed
+  };
+  for (const std::string& text : texts) {
+    auto e = MakeEvent("u", "i", 1000);
+    e.raw = text;
+    const expr::Value parsed = *expr::ParseJson(text);
+    runner.Run(*events::DecodeEvent(events::EncodeEvent(e)));  // in place, as the log has it
+    runner.Run(e);                                             // without read-ahead room
+    runner.Run(e, {.raw = &parsed});
+    auto records = sinks_.memory->Records();
+    ASSERT_GE(records.size(), 3u) << text;
+    const std::string& whole_map = records.back();
+    EXPECT_EQ(records[records.size() - 3], whole_map) << text;
+    EXPECT_EQ(records[records.size() - 2], whole_map) << text;
+  }
+  const size_t emitted = sinks_.memory->Records().size();
+  ASSERT_EQ(emitted, 3 * texts.size());
+  for (const char* text : {R"({"e":"pv",})", "{\"e\":\"a\x01b\"}",
+                           "{\"url\":\"0123456789abcdef0123456789\x1f\"}", R"({"e":"pv"}x)", R"({"e")",
+                           R"({"e":"pv)", R"("pv")"}) {
+    auto e = MakeEvent("u", "i", 1000);
+    e.raw = text;
+    EXPECT_EQ(runner.Run(*events::DecodeEvent(events::EncodeEvent(e))).last_step, "has") << text;
+    EXPECT_EQ(runner.Run(e).last_step, "has") << text;
+  }
+  EXPECT_EQ(sinks_.memory->Records().size(), emitted);
+
+  auto windowed = Load(R"Y(
+name: kept
+steps:
+  - {id: recent, type: window, kind: sliding, size: 5m, group_by: "#input.user_id",
+     aggregate: {urls: {list: "#input.raw.url"}}, output: win}
+  - {id: out, type: sink, sink: {type: memory}, value: "#win.urls"}
+)Y");
+  Runner window_runner(windowed);
+  for (const char* url : {"https://shop1.example/products/a", "https://shop1.example/products/b"}) {
+    auto e = MakeEvent("u", "i", 1000);
+    e.raw = std::string(R"({"url":")") + url + R"("})";
+    window_runner.Run(*events::DecodeEvent(events::EncodeEvent(e)));
+  }
+  EXPECT_EQ(sinks_.memory->Records().back(),
+            R"(["https://shop1.example/products/a","https://shop1.example/products/b"])");
+}
+
 // A member of a null `#input.raw` is an error unless read null-safely, however it is read.
 TEST_F(StepsTest, RawMemberOfNullIsAnErrorUnlessNullSafe) {
   auto scenario = Load(R"Y(

@@ -21,6 +21,8 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "app/scenario_wiring.h"
@@ -64,13 +66,17 @@ common::Result<events::Event> ClickEvent(const tools::Click& c,
   return e;
 }
 
-//! The clicks reordered as `concurrent` shoppers browsing at once: sessions in file order, each
-//! of the open ones contributing its next click in turn (a user's own order is kept).
+//! The clicks reordered as `concurrent` shoppers browsing at once: sessions in the order of their
+//! first click, each of the open ones contributing its next click in turn (a user's own order is
+//! kept). A session's clicks need not be adjacent: tools::ReadClicks orders all clicks by time,
+//! which mixes overlapping sessions.
 std::vector<tools::Click> Interleave(const std::vector<tools::Click>& clicks, size_t concurrent) {
   std::vector<std::vector<const tools::Click*>> sessions;
+  std::unordered_map<std::string_view, size_t> session_index;
   for (const auto& c : clicks) {
-    if (sessions.empty() || sessions.back().front()->session != c.session) sessions.emplace_back();
-    sessions.back().push_back(&c);
+    auto [it, fresh] = session_index.try_emplace(c.session, sessions.size());
+    if (fresh) sessions.emplace_back();
+    sessions[it->second].push_back(&c);
   }
   std::vector<tools::Click> out;
   out.reserve(clicks.size());

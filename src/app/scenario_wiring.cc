@@ -124,8 +124,27 @@ pipeline::EventObserver ScenarioObserver(const scenario::ScenarioHost& host) {
     if (!runner) return;
     t_step_writes = &writes;
     t_event_ms = event.timestamp_ms;
-    runner->Run(event);
+    std::unique_ptr<scenario::DeferredRun> deferred;
+    runner->Run(event, {.defer = &deferred});
     t_step_writes = nullptr;
+    if (deferred) {
+      // From the `coalesce` step on, only the step's latest event of each key runs. The key
+      // names the version too: after a reload within the step each version runs its own.
+      struct Pending {
+        std::shared_ptr<const scenario::Runner> runner;  // outlives `run` (declared first)
+        std::unique_ptr<scenario::DeferredRun> run;
+      };
+      auto pending = std::make_shared<Pending>(Pending{runner, std::move(deferred)});
+      const scenario::Runner* version = runner.get();
+      std::string key(reinterpret_cast<const char*>(&version), sizeof version);
+      key += pending->run->key();
+      writes.DeferLatest(std::move(key), [pending](pipeline::StepWrites& step_writes) {
+        t_step_writes = &step_writes;
+        t_event_ms = pending->run->event().timestamp_ms;
+        pending->run->Run();
+        t_step_writes = nullptr;
+      });
+    }
     // A version with a store sink owns its users' lists, even for events it drops.
     if (runner->scenario().stores_lists()) writes.ClaimList(event.tenant, event.user_id);
   };

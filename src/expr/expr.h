@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -80,6 +81,8 @@ class Env {
   //! Invalid argument when the schema has no such variable.
   common::Status Set(std::string_view name, Value value);
   const Value& Get(size_t slot) const { return values_[slot]; }
+  //! Moves the variables out, leaving them null (a run that stops to resume later).
+  std::vector<Value> TakeValues() { return std::exchange(values_, std::vector<Value>(values_.size())); }
   const Schema& schema() const { return *schema_; }
   size_t size() const { return values_.size(); }
   const Value* values() const { return values_.data(); }

@@ -785,6 +785,7 @@ class PipelineImpl final : public Pipeline {
       }
       ++counts[std::min(static_cast<size_t>(e.type), kEventTypes - 1)];
     }
+    observer_writes.RunDeferred();
 
     rocksdb::WriteBatch wb = std::move(observer_writes.batch);
     auto *cf = store_.cf(Cf::kState);
@@ -1009,10 +1010,29 @@ class PipelineImpl final : public Pipeline {
     void ClaimList(std::string_view tenant, std::string_view user) override {
       claimed.insert(store::UserStateKey(tenant, user));
     }
+    void DeferLatest(std::string key, std::function<void(StepWrites &)> run) override {
+      auto [it, fresh] = deferred_at.try_emplace(std::move(key), deferred.size());
+      if (fresh) {
+        deferred.push_back(std::move(run));
+      } else {
+        deferred[it->second] = std::move(run);  // the earlier one is dropped here
+      }
+    }
+    //! The deferred runs, each key's latest, in the order their keys were first deferred.
+    void RunDeferred() {
+      for (auto &run : deferred) {
+        auto latest = std::move(run);
+        latest(*this);
+      }
+      deferred.clear();
+      deferred_at.clear();
+    }
     rocksdb::ColumnFamilyHandle *cf;
     rocksdb::WriteBatch batch;
     std::unordered_map<std::string, PutRecList> lists;
     std::unordered_set<std::string> claimed;
+    std::vector<std::function<void(StepWrites &)>> deferred;
+    std::unordered_map<std::string, size_t> deferred_at;  // key -> index in deferred
   };
 
   std::vector<EventObserver> observers_;

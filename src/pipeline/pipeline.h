@@ -84,6 +84,10 @@ class StepWrites {
   //! The user's list belongs to the observer: the step computes no built-in list for them even
   //! when nothing is put (a scenario with a `store` sink that dropped the event).
   virtual void ClaimList(std::string_view tenant, std::string_view user) = 0;
+  //! Calls `run` with these writes once the step has observed all its events, before they
+  //! commit; of the runs deferred under one key only the latest is called (the others are
+  //! dropped, unrun). A step that fails drops them all.
+  virtual void DeferLatest(std::string key, std::function<void(StepWrites&)> run) = 0;
 };
 
 //! Sees every event as it is applied to user state, on a worker thread, and may add writes

@@ -145,6 +145,8 @@ const char* OutcomeName(Outcome outcome) {
       return "error";
     case Outcome::kEnd:
       return "end";
+    case Outcome::kDeferred:
+      return "deferred";
   }
   return "?";
 }
@@ -208,6 +210,8 @@ struct Scenario::Compiled {
   // The tracker fields read as `#input.raw.<field>`, sorted; nullopt once one reads it whole.
   std::optional<std::vector<std::string>> raw_fields = std::vector<std::string>();
   bool stores_lists = false;              // a `store` sink step
+  size_t coalesce_from = SIZE_MAX;        // the `coalesce` step, if any
+  std::optional<Program> coalesce_by;
   const ModelRegistry* models = nullptr;  // not owned; outlive the scenario
   const RulesHook* rules = nullptr;
 };
@@ -222,6 +226,11 @@ const std::optional<std::vector<std::string>>& Scenario::raw_fields() const {
   return compiled_->raw_fields;
 }
 bool Scenario::stores_lists() const { return compiled_->stores_lists; }
+std::pair<std::string, std::string> Scenario::coalesce() const {
+  const Compiled& c = *compiled_;
+  if (c.coalesce_from == SIZE_MAX || !c.coalesce_by) return {};
+  return {c.steps[c.coalesce_from].id, c.coalesce_by->source()};
+}
 int64_t Scenario::warmup_ms() const {
   int64_t span = 0;
   for (const auto& step : compiled_->steps) {
@@ -682,8 +691,9 @@ class Builder {
     for (const auto& kv : root) {
       const std::string& key = kv.first.Scalar();
       if (key != "name" && key != "version" && key != "description" && key != "source" &&
-          key != "steps") {
-        Error("", key, "unknown key (allowed: name, version, description, source, steps)",
+          key != "steps" && key != "coalesce") {
+        Error("", key,
+              "unknown key (allowed: name, version, description, source, steps, coalesce)",
               kv.first);
       }
     }
@@ -777,6 +787,59 @@ class Builder {
       out_->steps.push_back(std::move(step));
     }
     Resolve();
+    if (At(root, "coalesce").IsDefined()) Coalesce(At(root, "coalesce"));
+  }
+
+  // `coalesce: {from: <step>, by: <expression>}`: of the events handed over together (a pipeline
+  // step), only the latest of each `by` value runs from that step on. Windows must see every
+  // event, so none may follow it.
+  void Coalesce(const YAML::Node& node) {
+    Step file_level;  // errors name no step
+    if (!node.IsMap()) {
+      Error("", "coalesce", "expected {from: <step id>, by: <expression>}", node);
+      return;
+    }
+    for (const auto& kv : node) {
+      const std::string& key = kv.first.Scalar();
+      if (key != "from" && key != "by") {
+        Error("", "coalesce." + key, "unknown key (allowed: from, by)", kv.first);
+      }
+    }
+    const YAML::Node& from = At(node, "from");
+    if (!from.IsScalar()) {
+      Error("", "coalesce.from", "missing step id", node);
+      return;
+    }
+    auto& steps = out_->steps;
+    size_t at = SIZE_MAX;
+    for (size_t i = 1; i < steps.size(); ++i) {
+      if (steps[i].id == from.Scalar()) at = i;
+    }
+    if (at == SIZE_MAX) {
+      Error("", "coalesce.from", "no step '" + from.Scalar() + "' (the source cannot coalesce)",
+            from);
+      return;
+    }
+    // Every step reachable from there.
+    std::vector<bool> seen(steps.size(), false);
+    std::vector<size_t> todo = {at};
+    while (!todo.empty()) {
+      size_t i = todo.back();
+      todo.pop_back();
+      if (i == kDrop || i == kEndRoute || seen[i]) continue;
+      seen[i] = true;
+      if (steps[i].type == StepType::kWindow) {
+        Error("", "coalesce.from",
+              "window step '" + steps[i].id + "' follows '" + from.Scalar() +
+                  "': a window must see every event",
+              from);
+        return;
+      }
+      todo.push_back(steps[i].type == StepType::kSplit ? steps[i].default_to : steps[i].next);
+      for (const auto& c : steps[i].cases) todo.push_back(c.to);
+    }
+    out_->coalesce_by = Expr(file_level, "coalesce.by", At(node, "by"));
+    if (out_->coalesce_by) out_->coalesce_from = at;
   }
 
   size_t Target(Step& step, const std::string& field, const std::string& name, size_t self) {
@@ -921,6 +984,7 @@ size_t OutcomeCounter(Outcome outcome) {
       return kErrors;
     case Outcome::kPassed:
     case Outcome::kEnd:
+    case Outcome::kDeferred:  // not counted until it runs
       break;
   }
   return kOut;
@@ -1022,26 +1086,69 @@ struct Runner::RunScratch {
   RawFieldsParser raw_parser;  // `#input.raw`'s JSON, parsed once per event
   bool in_use = false;  // Run on this thread is already using it (a sink that runs a scenario)
 
+  // By node: window records of deferred runs that are done (run or dropped), for the window
+  // step to refill when last event's record is still held (by the run deferred with it). About
+  // as many as a pipeline step defers (one per user of the step), so that a step allocates none.
+  std::vector<std::vector<Value>> spare_records;
+  static constexpr size_t kMaxSpareRecords = 256;
+
   Value* ScoredList(size_t node) {
     if (scored_lists.size() <= node) scored_lists.resize(node + 1);
     return &scored_lists[node];
   }
+  //! Last event's record of window step `node` when nobody else holds it, else a spare one (or
+  //! null: the window step then makes one).
+  Value TakeWindowRecord(size_t node) {
+    if (window_records.size() <= node) window_records.resize(node + 1);
+    Value record = std::move(window_records[node]);
+    if (record.UniqueMap() || spare_records.size() <= node || spare_records[node].empty()) {
+      return record;
+    }
+    record = std::move(spare_records[node].back());
+    spare_records[node].pop_back();
+    return record;
+  }
+  void KeepSpareRecord(size_t node, Value record) {
+    if (spare_records.size() <= node) spare_records.resize(node + 1);
+    if (record.UniqueMap() && spare_records[node].size() < kMaxSpareRecords) {
+      spare_records[node].push_back(std::move(record));
+    }
+  }
+  static RunScratch& ForThisThread() {
+    thread_local RunScratch scratch;
+    return scratch;
+  }
 };
 
 StepTrace Runner::Run(const events::Event& event, const RunOptions& options) const {
-  thread_local RunScratch thread_scratch;
+  return Run(event, options, 0, nullptr);
+}
+
+void Runner::KeepSpareRecords(std::vector<Value>& vars, RunScratch& scratch) const {
+  const Scenario::Compiled& c = *scenario_->compiled_;
+  for (size_t node = 0; node < c.steps.size(); ++node) {
+    const size_t slot = c.steps[node].output_slot;
+    if (c.steps[node].type == StepType::kWindow && slot < vars.size()) {
+      scratch.KeepSpareRecord(node, std::move(vars[slot]));
+    }
+  }
+}
+
+StepTrace Runner::Run(const events::Event& event, const RunOptions& options, size_t node,
+                      std::vector<Value>* saved) const {
+  RunScratch& thread_scratch = RunScratch::ForThisThread();
   if (thread_scratch.in_use) {
     RunScratch own;
-    return Run(event, options, own);
+    return Run(event, options, node, saved, own);
   }
   thread_scratch.in_use = true;
-  StepTrace trace = Run(event, options, thread_scratch);
+  StepTrace trace = Run(event, options, node, saved, thread_scratch);
   thread_scratch.in_use = false;
   return trace;
 }
 
-StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
-                      RunScratch& scratch) const {
+StepTrace Runner::Run(const events::Event& event, const RunOptions& options, size_t node,
+                      std::vector<Value>* saved, RunScratch& scratch) const {
   const Scenario::Compiled& c = *scenario_->compiled_;
   StepTrace trace;
   expr::Env& env = scratch.env;
@@ -1063,12 +1170,33 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
     env.SetNative(kInputSlot, &input);
   }
   env.set_now_ms(event.timestamp_ms);
+  if (saved) {
+    // A deferred run's variables (`#input` is bound above, from its event).
+    for (size_t slot = kInputSlot + 1; slot < saved->size() && slot < env.size(); ++slot) {
+      env.Set(slot, std::move((*saved)[slot]));
+    }
+  }
 
   Status status;  // of the evaluation that failed
-  size_t node = 0;
   while (true) {
     const Scenario::Step& step = c.steps[node];
     NodeCounters& counters = counters_[node];
+    if (node == c.coalesce_from && options.defer) {
+      // The rest waits for the caller; a key that fails to evaluate runs on now (never lost).
+      Value key;
+      if (c.coalesce_by->EvalTo(env, key, &status)) {
+        std::string buffer;
+        std::string text(KeyView(key, &buffer));
+        std::vector<Value> vars = env.TakeValues();  // the run ends here
+        RunOptions rest = options;
+        rest.defer = nullptr;
+        options.defer->reset(
+            new DeferredRun(*this, node, event, rest, std::move(text), std::move(vars)));
+        trace.outcome = Outcome::kDeferred;
+        trace.last_step = step.id;
+        break;
+      }
+    }
     ++trace.steps_run;
     Outcome outcome = Outcome::kPassed;
     Value output;
@@ -1168,9 +1296,8 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
           }
         }
         if (outcome == Outcome::kError) break;
-        if (scratch.window_records.size() <= node) scratch.window_records.resize(node + 1);
         WindowOutput window;
-        window.record = std::move(scratch.window_records[node]);
+        window.record = scratch.TakeWindowRecord(node);
         std::string key_buffer;
         bool added = windows_[node]->Add(KeyView(key, &key_buffer), time_ms, inputs, &window);
         inputs.clear();  // moved from
@@ -1354,7 +1481,23 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options,
     }
     node = next;
   }
+  if (saved) {
+    // A deferred run's window records are not the ones the window steps refill next: spares.
+    std::vector<Value> vars = env.TakeValues();
+    KeepSpareRecords(vars, scratch);
+  }
   return trace;
+}
+
+DeferredRun::~DeferredRun() {
+  if (ran_) return;
+  if (options_.count) runner_.counters_[from_].Inc(kDropped);
+  runner_.KeepSpareRecords(vars_, Runner::RunScratch::ForThisThread());
+}
+
+StepTrace DeferredRun::Run() {
+  ran_ = true;
+  return runner_.Run(event_, options_, from_, &vars_);
 }
 
 std::vector<StepCounts> Runner::Counts() const {
@@ -1378,6 +1521,9 @@ std::string Runner::GraphJson() const {
   boost::json::object graph;
   graph["name"] = scenario_->name();
   graph["version"] = scenario_->version();
+  if (auto [from, by] = scenario_->coalesce(); !from.empty()) {
+    graph["coalesce"] = {{"from", from}, {"by", by}};
+  }
   boost::json::array nodes, edges;
   auto counts = Counts();
   auto edge = [&](size_t from, size_t to, std::string label) {

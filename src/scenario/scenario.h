@@ -43,6 +43,9 @@ enum class Outcome : uint8_t {
   kLate,     //!< a window step found the event late
   kError,    //!< an expression, model, rules or sink failure; the event stops here
   kEnd,      //!< the last step passed (or a step routed to `end`)
+  //! Reached the scenario's `coalesce` step in a run given RunOptions::defer: the rest waits in a
+  //! DeferredRun (counted there when it runs, or as dropped at that step when it does not).
+  kDeferred,
 };
 const char* OutcomeName(Outcome outcome);
 
@@ -66,6 +69,8 @@ struct StepCounts {
   uint64_t in = 0, out = 0, errors = 0, dropped = 0, late = 0;
 };
 
+class DeferredRun;
+
 struct LoadOptions {
   //! Called by `rules` steps; when null they pass candidates through unchanged.
   const RulesHook* rules = nullptr;
@@ -78,6 +83,10 @@ struct RunOptions {
   bool trace = false;
   //! False for replays that rebuild state (start-up warm-up): per-step counts stay as they are.
   bool count = true;
+  //! When the scenario has a `coalesce` step: the run stops there (Outcome::kDeferred) and the
+  //! rest of it is put here, for the caller to run once the events handed over with this one are
+  //! all in, only the latest of each DeferredRun::key(). Null: every run goes to its end.
+  std::unique_ptr<DeferredRun>* defer = nullptr;
 };
 
 class Runner;
@@ -107,6 +116,8 @@ class Scenario {
   const std::optional<std::vector<std::string>>& raw_fields() const;
   //! Whether it has a `store` sink step (in `serve` its lists replace the built-in ones).
   bool stores_lists() const;
+  //! The `coalesce` step's id and its `by` expression's source; empty when it has none.
+  std::pair<std::string, std::string> coalesce() const;
   //! How far back (event collector time) a restart must replay events to rebuild the window
   //! steps' in-memory state: the longest window plus its lateness (sessions: TTL, at most 1 h);
   //! 0 without window steps.
@@ -159,9 +170,17 @@ class Runner {
   std::string GraphJson() const;
 
  private:
+  friend class DeferredRun;
   struct NodeCounters;
   struct RunScratch;
-  StepTrace Run(const events::Event& event, const RunOptions& options, RunScratch& scratch) const;
+  //! Runs `event` from step `node` on: the env is set up (`#input` bound), trace started.
+  //! `saved` (a deferred run's variables) replaces the env's values first when given.
+  StepTrace Run(const events::Event& event, const RunOptions& options, size_t node,
+                std::vector<expr::Value>* saved) const;
+  StepTrace Run(const events::Event& event, const RunOptions& options, size_t node,
+                std::vector<expr::Value>* saved, RunScratch& scratch) const;
+  //! A deferred run's window records, for the next window steps of `scratch` to refill.
+  void KeepSpareRecords(std::vector<expr::Value>& vars, RunScratch& scratch) const;
   std::shared_ptr<const Scenario> scenario_;
   std::unique_ptr<NodeCounters[]> counters_;
   //! The Prometheus counters that read counters_ while this runner lives.
@@ -172,6 +191,40 @@ class Runner {
   };
   std::vector<LiveMetric> live_metrics_;
   std::vector<std::shared_ptr<WindowState>> windows_;  // by node; null for other steps
+};
+
+//! The rest of an event's run from its scenario's `coalesce` step (RunOptions::defer), with the
+//! variables it had there. REQUIRES: the runner and the event outlive it.
+class DeferredRun {
+ public:
+  DeferredRun(const DeferredRun&) = delete;
+  DeferredRun& operator=(const DeferredRun&) = delete;
+  //! Not run: counted as dropped at the `coalesce` step (a later event of its key replaced it).
+  ~DeferredRun();
+  //! The `coalesce` step's `by` value as text, e.g. the user id: of the runs deferred together,
+  //! only the latest of each key needs to run.
+  const std::string& key() const { return key_; }
+  const events::Event& event() const { return event_; }
+  //! Runs the rest (once).
+  StepTrace Run();
+
+ private:
+  friend class Runner;
+  DeferredRun(const Runner& runner, size_t from, const events::Event& event,
+              const RunOptions& options, std::string key, std::vector<expr::Value> vars)
+      : runner_(runner),
+        from_(from),
+        event_(event),
+        options_(options),
+        key_(std::move(key)),
+        vars_(std::move(vars)) {}
+  const Runner& runner_;
+  size_t from_;  // the `coalesce` step
+  const events::Event& event_;
+  RunOptions options_;  // defer unset
+  std::string key_;
+  std::vector<expr::Value> vars_;
+  bool ran_ = false;
 };
 
 }  // namespace streamrec::scenario

@@ -238,7 +238,10 @@ void WindowState::Aggregate(const Group& group, size_t begin, size_t end, Window
       case AggregateKind::kList: {
         expr::List* list = slot.UniqueList();
         if (!list) {
-          slot = Value(expr::List());
+          // Last event's list is still held (a trace, a deferred run): a new one, sized once.
+          expr::List fresh;
+          fresh.reserve(end - begin);
+          slot = Value(std::move(fresh));
           list = slot.UniqueList();
         }
         list->clear();

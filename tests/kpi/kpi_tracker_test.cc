@@ -36,6 +36,9 @@ class Batch : public pipeline::StepWrites {
   void ClaimList(std::string_view, std::string_view) override {
     ADD_FAILURE() << "KPI tracking never claims lists";
   }
+  void DeferLatest(std::string, std::function<void(pipeline::StepWrites&)>) override {
+    ADD_FAILURE() << "KPI tracking never defers";
+  }
   void Commit() {
     ASSERT_TRUE(store_.db(store::Cf::kState)->Write({}, &wb_).ok());
     wb_.Clear();

@@ -594,6 +594,43 @@ TEST(PipelineTest, ObserversListsReplaceTheBuiltInOnesWhenItIsOff) {
                                            "friend-of-b:observer", "friend-of-c:observer"}));
 }
 
+// Deferred runs are called once the step has seen its events, before its writes commit, the
+// latest of each key only: what they put is stored with the step, the others are dropped unrun.
+TEST(PipelineTest, DeferredRunsCallTheLatestOfEachKeyBeforeTheStepCommits) {
+  Env env;
+  std::atomic<int> ran{0}, dropped{0};
+  env.BeforeStart([&](Pipeline &p) {
+    p.AddObserver([&](const events::Event &e, const UserState &, StepWrites &writes) {
+      // Counts itself as dropped when destroyed without having been called.
+      auto called = std::shared_ptr<bool>(new bool(false), [&](bool *b) {
+        if (!*b) ++dropped;
+        delete b;
+      });
+      writes.DeferLatest(e.user_id, [&ran, called, tenant = e.tenant, user = e.user_id,
+                                     item = e.item_id](StepWrites &step) {
+        *called = true;
+        ++ran;
+        step.PutList(tenant, user, {.items = {{item, 1.0}}, .model = "deferred"});
+      });
+    });
+  });
+  env.Open();
+  std::vector<events::Event> events;
+  for (int i = 0; i < 30; ++i) {
+    events.push_back(Ev("u" + std::to_string(i % 3), "item" + std::to_string(i), kT0 + i));
+  }
+  env.AppendAndWait(events);
+  EXPECT_EQ(ran + dropped, 30);
+  EXPECT_GE(ran, 3);
+  for (int u = 0; u < 3; ++u) {
+    auto list = env.pipeline().StoredRecommendations("shop", "u" + std::to_string(u));
+    ASSERT_TRUE(list.ok() && *list);
+    EXPECT_EQ((*list)->model, "deferred");
+    ASSERT_EQ((*list)->items.size(), 1u);
+    EXPECT_EQ((*list)->items[0].item_id, "item" + std::to_string(27 + u)) << "the latest";
+  }
+}
+
 TEST(PipelineTest, WarmupMergesPartitionsByCollectorTime) {
   Env env({}, /*partitions=*/4);
   std::vector<int64_t> seen;

@@ -364,6 +364,48 @@ steps:
             R"(["https://shop1.example/products/a","https://shop1.example/products/b"])");
 }
 
+// With `coalesce`, a run given RunOptions::defer stops at that step and hands back the rest: run
+// later, it continues with the variables it had there, and one never run counts as dropped
+// there. Runs without `defer` (a trace, `scenario test`) go to the end as before.
+TEST_F(StepsTest, CoalesceDefersTheRestWithItsVariables) {
+  auto scenario = Load(R"Y(
+name: coalesced
+coalesce: {from: out, by: "#user"}
+steps:
+  - {id: vars, type: set, vars: {user: "#input.user_id", item: "#input.item_id"}}
+  - {id: out, type: sink, sink: {type: memory}, value: "{u: #user, i: #item}"}
+)Y");
+  EXPECT_EQ(scenario->coalesce(), std::make_pair(std::string("out"), std::string("#user")));
+  Runner runner(scenario);
+  EXPECT_NE(runner.GraphJson().find(R"("coalesce":{"from":"out","by":"#user"})"),
+            std::string::npos)
+      << runner.GraphJson();
+  const auto a1 = MakeEvent("a", "i1", 1000), b1 = MakeEvent("b", "i2", 1001),
+             a2 = MakeEvent("a", "i3", 1002);
+  std::unique_ptr<DeferredRun> first_a, first_b, second_a;
+  EXPECT_EQ(runner.Run(a1, {.defer = &first_a}).outcome, Outcome::kDeferred);
+  runner.Run(b1, {.defer = &first_b});
+  runner.Run(a2, {.defer = &second_a});
+  ASSERT_TRUE(first_a && first_b && second_a);
+  EXPECT_EQ(first_a->key(), "a");
+  EXPECT_EQ(second_a->key(), "a");
+  EXPECT_TRUE(sinks_.memory->Records().empty());
+  first_a.reset();  // replaced by a later event of its key
+  EXPECT_EQ(second_a->Run().outcome, Outcome::kEnd);
+  EXPECT_EQ(first_b->Run().outcome, Outcome::kEnd);
+  EXPECT_EQ(sinks_.memory->Records(),
+            (std::vector<std::string>{R"({"u":"a","i":"i3"})", R"({"u":"b","i":"i2"})"}));
+  const StepCounts out = runner.Counts("out");
+  EXPECT_EQ(out.in, 3u);
+  EXPECT_EQ(out.out, 2u);
+  EXPECT_EQ(out.dropped, 1u);
+  EXPECT_EQ(runner.Counts("vars").out, 3u);
+
+  StepTrace traced = runner.Run(a1, {.trace = true});
+  EXPECT_EQ(traced.outcome, Outcome::kEnd);
+  EXPECT_EQ(Output(traced, "out"), R"({"u":"a","i":"i1"})");
+}
+
 // A member of a null `#input.raw` is an error unless read null-safely, however it is read.
 TEST_F(StepsTest, RawMemberOfNullIsAnErrorUnlessNullSafe) {
   auto scenario = Load(R"Y(

@@ -125,5 +125,26 @@ steps:
   EXPECT_TRUE(Errors("name: ok\nsteps: [{id: a, type: filter, expr: 'true'}]").empty());
 }
 
+TEST(ValidationTest, CoalesceNamesAStepThatNoWindowFollows) {
+  const std::string steps = R"Y(
+steps:
+  - {id: w, type: window, kind: sliding, size: 5m, group_by: "#input.user_id",
+     aggregate: {n: {count: "*"}}, output: win}
+  - {id: out, type: sink, sink: {type: memory}, value: "#win.n"}
+)Y";
+  EXPECT_TRUE(Errors("name: ok\ncoalesce: {from: out, by: '#input.user_id'}" + steps).empty());
+  auto errors = Errors("name: bad\ncoalesce: {from: w, by: '#input.user_id'}" + steps);
+  EXPECT_TRUE(Has(errors, "field 'coalesce.from': window step 'w' follows 'w'")) << Join(errors);
+  errors = Errors("name: bad\ncoalesce: {from: nope, by: '#input.user_id'}" + steps);
+  EXPECT_TRUE(Has(errors, "field 'coalesce.from': no step 'nope'")) << Join(errors);
+  errors = Errors("name: bad\ncoalesce: {from: out, by: '#input.usr', every: 1}" + steps);
+  EXPECT_TRUE(Has(errors, "field 'coalesce.by': column ")) << Join(errors);
+  EXPECT_TRUE(Has(errors, "field 'coalesce.every': unknown key (allowed: from, by)"))
+      << Join(errors);
+  errors = Errors("name: bad\ncoalesce: [out]" + steps);
+  EXPECT_TRUE(Has(errors, "field 'coalesce': expected {from: <step id>, by: <expression>}"))
+      << Join(errors);
+}
+
 }  // namespace
 }  // namespace streamrec::scenario::testing

@@ -5,8 +5,10 @@
 // path again on the classic flow's log (builtin_raw: its events carry the tracker fields the
 // collector keeps for that scenario), which tells the larger log's cost from the scenario's. Each
 // run applies its own copy of the same log from the start. Sessions are interleaved as concurrent
-// shoppers' clicks arrive (1,000 at a time), so a pipeline step rarely holds two events of one
-// user and both paths compute a list per event. Prints `name value unit` lines: each path's best
+// shoppers' clicks arrive (1,000 at a time), each user's clicks in order; a pipeline step takes up
+// to 1,024 events of a partition, so it holds about 3 events of each of its users: the built-in
+// path computes one list per user and step, and so do the scenarios (`coalesce`), while every
+// event goes through their windows. Prints `name value unit` lines: each path's best
 // round, its ratios to the built-in's best, and the median over rounds of each round's ratio to
 // the built-in run of the same round (steadier when the machine's speed drifts; the runs' order
 // alternates from round to round); rounds on stderr.

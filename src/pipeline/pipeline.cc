@@ -1018,10 +1018,11 @@ class PipelineImpl final : public Pipeline {
         deferred[it->second] = std::move(run);  // the earlier one is dropped here
       }
     }
-    //! The deferred runs, each key's latest, in the order their keys were first deferred.
+    //! The deferred runs, each key's latest, in the order their keys were first deferred (by
+    //! index, so that a run deferring another under a new key cannot invalidate the loop).
     void RunDeferred() {
-      for (auto &run : deferred) {
-        auto latest = std::move(run);
+      for (size_t i = 0; i < deferred.size(); ++i) {
+        auto latest = std::move(deferred[i]);
         latest(*this);
       }
       deferred.clear();

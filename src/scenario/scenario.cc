@@ -1182,9 +1182,10 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
     const Scenario::Step& step = c.steps[node];
     NodeCounters& counters = counters_[node];
     if (node == c.coalesce_from && options.defer) {
-      // The rest waits for the caller; a key that fails to evaluate runs on now (never lost).
+      // The rest waits for the caller. A key that is null or fails to evaluate runs on now: such
+      // events share no key, and none is lost.
       Value key;
-      if (c.coalesce_by->EvalTo(env, key, &status)) {
+      if (c.coalesce_by->EvalTo(env, key, &status) && !key.is_null()) {
         std::string buffer;
         std::string text(KeyView(key, &buffer));
         std::vector<Value> vars = env.TakeValues();  // the run ends here

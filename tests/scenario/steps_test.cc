@@ -404,6 +404,10 @@ steps:
   StepTrace traced = runner.Run(a1, {.trace = true});
   EXPECT_EQ(traced.outcome, Outcome::kEnd);
   EXPECT_EQ(Output(traced, "out"), R"({"u":"a","i":"i1"})");
+  // A null key coalesces with nothing: the run goes on.
+  std::unique_ptr<DeferredRun> none;
+  EXPECT_EQ(runner.Run(MakeEvent("", "i4", 1003), {.defer = &none}).outcome, Outcome::kEnd);
+  EXPECT_EQ(none, nullptr);
 }
 
 // A member of a null `#input.raw` is an error unless read null-safely, however it is read.

@@ -1279,7 +1279,8 @@ Status TooFewVariables() {
 }
 }  // namespace
 
-bool Program::EvalTo(const Env& env, Value& out, Status* error) const {
+template <typename F>
+bool Program::EvalWith(const Env& env, Status* error, F&& use) const {
   if (env.size() < num_vars_) {
     *error = TooFewVariables();
     return false;
@@ -1291,6 +1292,12 @@ bool Program::EvalTo(const Env& env, Value& out, Status* error) const {
       *error = Status::Invalid("expression_error", std::move(ctx.error));
       return false;
     }
+    return use(v, scratch);
+  });
+}
+
+bool Program::EvalTo(const Env& env, Value& out, Status* error) const {
+  return EvalWith(env, error, [&](const Value& v, Value& scratch) {
     if (&v == &scratch) {
       out = std::move(scratch);
     } else {
@@ -1301,17 +1308,7 @@ bool Program::EvalTo(const Env& env, Value& out, Status* error) const {
 }
 
 bool Program::EvalBoolTo(const Env& env, bool& out, Status* error) const {
-  if (env.size() < num_vars_) {
-    *error = TooFewVariables();
-    return false;
-  }
-  return WithContext(*this, env, num_vars_, num_locals_, source_, [&](EvalContext& ctx) {
-    Value scratch;
-    const Value& v = root_->Eval(ctx, scratch);
-    if (ctx.failed) {
-      *error = Status::Invalid("expression_error", std::move(ctx.error));
-      return false;
-    }
+  return EvalWith(env, error, [&](const Value& v, Value&) {
     if (!v.is_null() && !v.is_bool()) {
       *error = Status::Invalid("expression_error", "expected a bool result, got " + TypeName(v));
       return false;

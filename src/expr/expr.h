@@ -140,6 +140,10 @@ class Program {
 
  private:
   friend common::Result<Program> Compile(std::string_view, const Schema&, const CompileOptions&);
+  //! Evaluates and calls use(result, scratch) (scratch: where the result is when it was made);
+  //! false with `*error` set when the evaluation fails. Defined in compile.cc, used there.
+  template <typename F>
+  bool EvalWith(const Env& env, common::Status* error, F&& use) const;
   std::vector<size_t> whole_reads_;                     // slots used whole
   std::vector<std::pair<size_t, size_t>> field_reads_;  // (slot, field) read as `#var.field`
   std::vector<std::pair<size_t, size_t>> whole_field_reads_;  // of those, not by member / null test

@@ -129,7 +129,8 @@ pipeline::EventObserver ScenarioObserver(const scenario::ScenarioHost& host) {
     t_step_writes = nullptr;
     if (deferred) {
       // From the `coalesce` step on, only the step's latest event of each key runs. The key
-      // names the version too: after a reload within the step each version runs its own.
+      // names the version and the tenant too: after a reload within the step each version runs
+      // its own, and shops never share one.
       struct Pending {
         std::shared_ptr<const scenario::Runner> runner;  // outlives `run` (declared first)
         std::unique_ptr<scenario::DeferredRun> run;
@@ -137,6 +138,7 @@ pipeline::EventObserver ScenarioObserver(const scenario::ScenarioHost& host) {
       auto pending = std::make_shared<Pending>(Pending{runner, std::move(deferred)});
       const scenario::Runner* version = runner.get();
       std::string key(reinterpret_cast<const char*>(&version), sizeof version);
+      key.append(event.tenant).push_back('\0');
       key += pending->run->key();
       writes.DeferLatest(std::move(key), [pending](pipeline::StepWrites& step_writes) {
         t_step_writes = &step_writes;

@@ -83,7 +83,11 @@ class Env {
   const Value& Get(size_t slot) const { return values_[slot]; }
   //! Moves the variables out, leaving them null (a run that stops to resume later).
   std::vector<Value> TakeValues() { return std::exchange(values_, std::vector<Value>(values_.size())); }
-  const Schema& schema() const { return *schema_; }
+  //! Whether Reset(schema) was the last binding (compares addresses: the previous schema may be
+  //! gone).
+  bool BoundTo(const Schema& schema) const {
+    return schema_ == &schema && values_.size() == schema.size();
+  }
   size_t size() const { return values_.size(); }
   const Value* values() const { return values_.data(); }
   const NativeRecord* const* natives() const { return natives_.data(); }

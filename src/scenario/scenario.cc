@@ -838,6 +838,25 @@ class Builder {
       todo.push_back(steps[i].type == StepType::kSplit ? steps[i].default_to : steps[i].next);
       for (const auto& c : steps[i].cases) todo.push_back(c.to);
     }
+    // A sink that an event can reach without passing `from` would write before the deferred
+    // runs of earlier events, which could then overwrite it with an older list.
+    std::fill(seen.begin(), seen.end(), false);
+    todo = {0};
+    while (!todo.empty()) {
+      size_t i = todo.back();
+      todo.pop_back();
+      if (i == kDrop || i == kEndRoute || i == at || seen[i]) continue;
+      seen[i] = true;
+      if (steps[i].type == StepType::kSink) {
+        Error("", "coalesce.from",
+              "sink step '" + steps[i].id + "' is reached without passing '" + from.Scalar() +
+                  "': its output would come before that of the events deferred there",
+              from);
+        return;
+      }
+      todo.push_back(steps[i].type == StepType::kSplit ? steps[i].default_to : steps[i].next);
+      for (const auto& c : steps[i].cases) todo.push_back(c.to);
+    }
     out_->coalesce_by = Expr(file_level, "coalesce.by", At(node, "by"));
     if (out_->coalesce_by) out_->coalesce_from = at;
   }
@@ -1154,7 +1173,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
   expr::Env& env = scratch.env;
   // Every run ends with env.Clear() (below), which leaves what Reset would: only another
   // scenario's schema needs one.
-  if (&env.schema() != &c.schema || env.size() != c.schema.size()) env.Reset(c.schema);
+  if (!env.BoundTo(c.schema)) env.Reset(c.schema);
   // `#input`: only the fields that expressions read are made (the whole record for traces).
   EventInput input(event, options.raw, c.uses_raw, c.uses_properties, scratch.raw_parser);
   // Drops this event's values when done (whatever the exit): they must not outlive the event
@@ -1181,11 +1200,20 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
   while (true) {
     const Scenario::Step& step = c.steps[node];
     NodeCounters& counters = counters_[node];
-    if (node == c.coalesce_from && options.defer) {
-      // The rest waits for the caller. A key that is null or fails to evaluate runs on now: such
-      // events share no key, and none is lost.
+    if (node == c.coalesce_from && options.defer && !options.raw) {
+      // The rest waits for the caller; a null key runs on now (such events share no key). A key
+      // that fails to evaluate is the step's error, as any expression's.
       Value key;
-      if (c.coalesce_by->EvalTo(env, key, &status) && !key.is_null()) {
+      if (!c.coalesce_by->EvalTo(env, key, &status)) {
+        ++trace.steps_run;
+        if (options.count) counters.Inc(kErrors);
+        trace.entries.push_back(
+            {step.id, step.type, Outcome::kError, Value(), FieldError("coalesce.by", status)});
+        trace.outcome = Outcome::kError;
+        trace.last_step = step.id;
+        break;
+      }
+      if (!key.is_null()) {
         std::string buffer;
         std::string text(KeyView(key, &buffer));
         std::vector<Value> vars = env.TakeValues();  // the run ends here
@@ -1497,6 +1525,7 @@ DeferredRun::~DeferredRun() {
 }
 
 StepTrace DeferredRun::Run() {
+  if (ran_) return {};  // its variables are gone
   ran_ = true;
   return runner_.Run(event_, options_, from_, &vars_);
 }

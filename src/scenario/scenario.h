@@ -85,7 +85,8 @@ struct RunOptions {
   bool count = true;
   //! When the scenario has a `coalesce` step: the run stops there (Outcome::kDeferred) and the
   //! rest of it is put here, for the caller to run once the events handed over with this one are
-  //! all in, only the latest of each DeferredRun::key(). Null: every run goes to its end.
+  //! all in, only the latest of each DeferredRun::key(). Null, or `raw` given (it would not outlive
+  //! the call): every run goes to its end.
   std::unique_ptr<DeferredRun>* defer = nullptr;
 };
 
@@ -205,7 +206,7 @@ class DeferredRun {
   //! only the latest of each key needs to run.
   const std::string& key() const { return key_; }
   const events::Event& event() const { return event_; }
-  //! Runs the rest (once).
+  //! Runs the rest (once; later calls do nothing).
   StepTrace Run();
 
  private:

@@ -408,6 +408,19 @@ steps:
   std::unique_ptr<DeferredRun> none;
   EXPECT_EQ(runner.Run(MakeEvent("", "i4", 1003), {.defer = &none}).outcome, Outcome::kEnd);
   EXPECT_EQ(none, nullptr);
+  EXPECT_EQ(second_a->Run().steps_run, 0u) << "runs once";
+
+  // A key that fails to evaluate (a member of a null `#input.raw`) is the step's error.
+  auto failing = Load(R"Y(
+name: failing-key
+coalesce: {from: out, by: "#input.raw.duid"}
+steps:
+  - {id: out, type: sink, sink: {type: memory}}
+)Y");
+  Runner failing_runner(failing);
+  StepTrace failed = failing_runner.Run(MakeEvent("", "i", 1000), {.defer = &none});
+  EXPECT_EQ(failed.outcome, Outcome::kError);
+  EXPECT_EQ(failing_runner.Counts("out").errors, 1u);
 }
 
 // A member of a null `#input.raw` is an error unless read null-safely, however it is read.

@@ -141,6 +141,16 @@ steps:
   EXPECT_TRUE(Has(errors, "field 'coalesce.by': column ")) << Join(errors);
   EXPECT_TRUE(Has(errors, "field 'coalesce.every': unknown key (allowed: from, by)"))
       << Join(errors);
+  errors = Errors(R"Y(
+name: bad
+coalesce: {from: out, by: '#input.user_id'}
+steps:
+  - {id: carts, type: split, cases: [{when: "#input.type == 'add_to_cart'", to: early}], default: out}
+  - {id: early, type: sink, sink: {type: memory}, next: end}
+  - {id: out, type: sink, sink: {type: memory}}
+)Y");
+  EXPECT_TRUE(Has(errors, "field 'coalesce.from': sink step 'early' is reached without passing 'out'"))
+      << Join(errors);
   errors = Errors("name: bad\ncoalesce: [out]" + steps);
   EXPECT_TRUE(Has(errors, "field 'coalesce': expected {from: <step id>, by: <expression>}"))
       << Join(errors);

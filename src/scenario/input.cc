@@ -135,7 +135,6 @@ Type InputType() {
 struct RawFieldsParser::Impl {
   simdjson::dom::parser parser;
   std::string padded;           // a copy of raw text without room for simdjson's read-ahead
-  simdjson::dom::element root;  // the object, when simdjson parsed it
   // The object's fields in order (views into the event's text or into the parser), each made
   // into a Value when first read: a field read by several steps is made once per event.
   struct Field {
@@ -192,9 +191,10 @@ bool EventInput::RawParsed() const {
     p.fields.clear();
     // DecodeEvent leaves simdjson's read-ahead room after logged raw text: parsed where it lies.
     static_assert(simdjson::SIMDJSON_PADDING <= events::kRawReadAhead);
+    simdjson::dom::element root;
     simdjson::dom::object object;
-    if (expr::ParsePadded(p.parser, p.padded, text, text.capacity()).get(p.root) ||
-        p.root.get_object().get(object)) {
+    if (expr::ParsePadded(p.parser, p.padded, text, text.capacity()).get(root) ||
+        root.get_object().get(object)) {
       return false;
     }
     for (auto field : object) p.fields.push_back({field.key, {}, field.value});

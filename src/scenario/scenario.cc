@@ -820,45 +820,51 @@ class Builder {
             from);
       return;
     }
-    // Every step reachable from there.
-    std::vector<bool> seen(steps.size(), false);
-    std::vector<size_t> todo = {at};
-    while (!todo.empty()) {
-      size_t i = todo.back();
-      todo.pop_back();
-      if (i == kDrop || i == kEndRoute || seen[i]) continue;
-      seen[i] = true;
-      if (steps[i].type == StepType::kWindow) {
+    const std::vector<bool> after = Reachable(at);
+    // A sink that an event can reach without passing `from` would write before the deferred
+    // runs of earlier events, which could then overwrite it with an older list.
+    const std::vector<bool> around = Reachable(0, at);
+    for (size_t i = 0; i < steps.size(); ++i) {
+      if (after[i] && steps[i].type == StepType::kWindow) {
         Error("", "coalesce.from",
               "window step '" + steps[i].id + "' follows '" + from.Scalar() +
                   "': a window must see every event",
               from);
         return;
       }
-      todo.push_back(steps[i].type == StepType::kSplit ? steps[i].default_to : steps[i].next);
-      for (const auto& c : steps[i].cases) todo.push_back(c.to);
-    }
-    // A sink that an event can reach without passing `from` would write before the deferred
-    // runs of earlier events, which could then overwrite it with an older list.
-    std::fill(seen.begin(), seen.end(), false);
-    todo = {0};
-    while (!todo.empty()) {
-      size_t i = todo.back();
-      todo.pop_back();
-      if (i == kDrop || i == kEndRoute || i == at || seen[i]) continue;
-      seen[i] = true;
-      if (steps[i].type == StepType::kSink) {
+      if (around[i] && steps[i].type == StepType::kSink) {
         Error("", "coalesce.from",
               "sink step '" + steps[i].id + "' is reached without passing '" + from.Scalar() +
                   "': its output would come before that of the events deferred there",
               from);
         return;
       }
-      todo.push_back(steps[i].type == StepType::kSplit ? steps[i].default_to : steps[i].next);
-      for (const auto& c : steps[i].cases) todo.push_back(c.to);
     }
     out_->coalesce_by = Expr(file_level, "coalesce.by", At(node, "by"));
     if (out_->coalesce_by) out_->coalesce_from = at;
+  }
+
+  // Where an event may go after `step`: its next step, or a split's cases and default (steps,
+  // kDrop or kEndRoute).
+  static std::vector<size_t> Routes(const Step& step) {
+    std::vector<size_t> routes = {step.type == StepType::kSplit ? step.default_to : step.next};
+    for (const auto& c : step.cases) routes.push_back(c.to);
+    return routes;
+  }
+
+  // By step: whether an event at `start` can reach it without entering `avoid`.
+  std::vector<bool> Reachable(size_t start, size_t avoid = SIZE_MAX) const {
+    const auto& steps = out_->steps;
+    std::vector<bool> seen(steps.size(), false);
+    std::vector<size_t> todo = {start};
+    while (!todo.empty()) {
+      const size_t i = todo.back();
+      todo.pop_back();
+      if (i == kDrop || i == kEndRoute || i == avoid || seen[i]) continue;
+      seen[i] = true;
+      for (size_t t : Routes(steps[i])) todo.push_back(t);
+    }
+    return seen;
   }
 
   size_t Target(Step& step, const std::string& field, const std::string& name, size_t self) {
@@ -894,10 +900,7 @@ class Builder {
     std::vector<int> color(steps.size(), 0);  // 0 new, 1 on the stack, 2 done
     std::function<void(size_t)> visit = [&](size_t i) {
       color[i] = 1;
-      std::vector<size_t> targets = {steps[i].type == StepType::kSplit ? steps[i].default_to
-                                                                       : steps[i].next};
-      for (const auto& c : steps[i].cases) targets.push_back(c.to);
-      for (size_t t : targets) {
+      for (size_t t : Routes(steps[i])) {
         if (t == kDrop || t == kEndRoute) continue;
         if (color[t] == 1) {
           Error(steps[i].id, "next", "routes back to '" + steps[t].id + "': a cycle", YAML::Node());
@@ -1200,20 +1203,13 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
   while (true) {
     const Scenario::Step& step = c.steps[node];
     NodeCounters& counters = counters_[node];
+    bool key_failed = false;  // the `coalesce` key: the step's error, as any expression's
     if (node == c.coalesce_from && options.defer && !options.raw) {
-      // The rest waits for the caller; a null key runs on now (such events share no key). A key
-      // that fails to evaluate is the step's error, as any expression's.
+      // The rest waits for the caller; a null key runs on now (such events share no key).
       Value key;
       if (!c.coalesce_by->EvalTo(env, key, &status)) {
-        ++trace.steps_run;
-        if (options.count) counters.Inc(kErrors);
-        trace.entries.push_back(
-            {step.id, step.type, Outcome::kError, Value(), FieldError("coalesce.by", status)});
-        trace.outcome = Outcome::kError;
-        trace.last_step = step.id;
-        break;
-      }
-      if (!key.is_null()) {
+        key_failed = true;
+      } else if (!key.is_null()) {
         std::string buffer;
         std::string text(KeyView(key, &buffer));
         std::vector<Value> vars = env.TakeValues();  // the run ends here
@@ -1242,7 +1238,8 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
       env.Set(step.output_slot, std::move(value));
     };
 
-    switch (step.type) {
+    if (key_failed) fail("coalesce.by", status);
+    else switch (step.type) {
       case StepType::kSource:
         if (options.trace) output = env.Get(0);
         break;

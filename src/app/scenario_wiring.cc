@@ -65,6 +65,45 @@ class PushSinkAdapter final : public scenario::Sink {
   std::unique_ptr<sinks::Sink> sink_;
 };
 
+//! The runs one scenario version deferred in the pipeline step running on this thread. Kept
+//! (free, without a runner) between steps, so that their storage is reused.
+struct StepDeferrals {
+  std::shared_ptr<const scenario::Runner> runner;  // null: free
+  scenario::DeferredRuns runs;
+
+  //! This thread's deferrals for `runner` in the current step, else free ones, bound to it.
+  static StepDeferrals& For(const std::shared_ptr<const scenario::Runner>& runner) {
+    thread_local std::vector<std::unique_ptr<StepDeferrals>> all;  // rarely more than one
+    StepDeferrals* free = nullptr;
+    for (const auto& d : all) {
+      if (d->runner == runner) return *d;
+      if (!d->runner && !free) free = d.get();
+    }
+    if (!free) free = all.emplace_back(std::make_unique<StepDeferrals>()).get();
+    free->runner = runner;
+    return *free;
+  }
+
+  //! Held by the step's deferred call (StepWrites::DeferLatest): runs the kept runs when the
+  //! step has seen all its events; when the call goes (run, or dropped by a step that failed),
+  //! drops what is left and frees the deferrals. The step runs and ends on this thread.
+  struct AtStepEnd {
+    StepDeferrals* deferrals;
+    explicit AtStepEnd(StepDeferrals* d) : deferrals(d) {}
+    AtStepEnd(const AtStepEnd&) = delete;
+    AtStepEnd& operator=(const AtStepEnd&) = delete;
+    ~AtStepEnd() {
+      deferrals->runs.Drop();
+      deferrals->runner.reset();
+    }
+    void Run(pipeline::StepWrites& writes) {
+      t_step_writes = &writes;
+      deferrals->runs.RunAll([](const events::Event& e) { t_event_ms = e.timestamp_ms; });
+      t_step_writes = nullptr;
+    }
+  };
+};
+
 }  // namespace
 
 scenario::SinkRegistry ServerSinks(common::Registry& metrics) {
@@ -122,30 +161,21 @@ pipeline::EventObserver ScenarioObserver(const scenario::ScenarioHost& host) {
                  pipeline::StepWrites& writes) {
     auto runner = host.Current();  // one version for the event and for the claim below
     if (!runner) return;
+    // From the `coalesce` step on, only the step's latest event of each key runs, once the step
+    // has seen them all (each version runs its own after a reload within the step).
+    StepDeferrals& deferrals = StepDeferrals::For(runner);
+    const bool first = deferrals.runs.empty();
     t_step_writes = &writes;
     t_event_ms = event.timestamp_ms;
-    std::unique_ptr<scenario::DeferredRun> deferred;
-    runner->Run(event, {.defer = &deferred});
+    runner->Run(event, {.defer = &deferrals.runs});
     t_step_writes = nullptr;
-    if (deferred) {
-      // From the `coalesce` step on, only the step's latest event of each key runs. The key
-      // names the version and the tenant too: after a reload within the step each version runs
-      // its own, and shops never share one.
-      struct Pending {
-        std::shared_ptr<const scenario::Runner> runner;  // outlives `run` (declared first)
-        std::unique_ptr<scenario::DeferredRun> run;
-      };
-      auto pending = std::make_shared<Pending>(Pending{runner, std::move(deferred)});
+    if (first && !deferrals.runs.empty()) {
       const scenario::Runner* version = runner.get();
-      std::string key(reinterpret_cast<const char*>(&version), sizeof version);
-      key.append(event.tenant).push_back('\0');
-      key += pending->run->key();
-      writes.DeferLatest(std::move(key), [pending](pipeline::StepWrites& step_writes) {
-        t_step_writes = &step_writes;
-        t_event_ms = pending->run->event().timestamp_ms;
-        pending->run->Run();
-        t_step_writes = nullptr;
-      });
+      writes.DeferLatest(std::string(reinterpret_cast<const char*>(&version), sizeof version),
+                         [end = std::make_shared<StepDeferrals::AtStepEnd>(&deferrals)](
+                             pipeline::StepWrites& step_writes) { end->Run(step_writes); });
+    } else if (first) {
+      deferrals.runner.reset();  // nothing kept: free for another step
     }
     // A version with a store sink owns its users' lists, even for events it drops.
     if (runner->scenario().stores_lists()) writes.ClaimList(event.tenant, event.user_id);

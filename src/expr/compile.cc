@@ -528,19 +528,22 @@ class ElvisNode final : public Node {
 class CallNode final : public Node {
  public:
   CallNode(const Builtin* fn, std::vector<NodePtr> args, bool null_safe, std::unique_ptr<RE2> regex,
-           std::optional<SimplePattern> simple, Type t, int pos)
+           std::optional<SimplePattern> simple, std::optional<UrlPattern> url_pattern, Type t,
+           int pos)
       : Node(std::move(t), pos),
         fn_(fn),
         args_(std::move(args)),
         null_safe_(null_safe),
         regex_(std::move(regex)),
-        simple_(std::move(simple)) {}
+        simple_(std::move(simple)),
+        url_pattern_(std::move(url_pattern)) {}
 
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
     Value scratches[3];
     const Value* args[3];
     if (!EvalArgs(ctx, scratches, args)) return kNullValue;
-    CallSite site{pos(), regex_.get(), simple_ ? &*simple_ : nullptr};
+    CallSite site{pos(), regex_.get(), simple_ ? &*simple_ : nullptr,
+                  url_pattern_ ? &*url_pattern_ : nullptr};
     scratch = fn_->eval(ctx, site, args, static_cast<int>(args_.size()));
     return scratch;
   }
@@ -571,6 +574,8 @@ class CallNode final : public Node {
 
   const Builtin* fn() const { return fn_; }
   const Node& arg(size_t i) const { return *args_[i]; }
+  //! url_match's pattern, when it is a literal.
+  const UrlPattern* url_pattern() const { return url_pattern_ ? &*url_pattern_ : nullptr; }
 
  private:
   const Builtin* fn_;
@@ -578,26 +583,27 @@ class CallNode final : public Node {
   bool null_safe_;
   std::unique_ptr<RE2> regex_;
   std::optional<SimplePattern> simple_;
+  std::optional<UrlPattern> url_pattern_;
 };
 
 // `url_match(url, 'pattern')?.name`: the parameter without building url_match's map, the
 // common way to read a slug per event. Behaves exactly as the FieldNode over the call.
 class UrlMatchFieldNode final : public Node {
  public:
+  // REQUIRES: call->url_pattern().
   UrlMatchFieldNode(std::unique_ptr<CallNode> call, std::string name, bool null_safe, Type t,
                     int pos)
       : Node(std::move(t), pos),
         call_(std::move(call)),
         name_(std::move(name)),
+        param_(call_->url_pattern()->Find(name_)),
         null_safe_(null_safe) {}
 
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
     Value scratches[3];
     const Value* args[3];
     if (call_->EvalArgs(ctx, scratches, args)) {
-      std::optional<Value> param = UrlMatchField(args[0]->as_string(), args[1]->as_string(), name_);
-      if (param) {
-        scratch = std::move(*param);
+      if (UrlMatchField(args[0]->as_string(), *call_->url_pattern(), param_, scratch)) {
         return scratch;
       }
     } else if (ctx.failed) {
@@ -613,6 +619,7 @@ class UrlMatchFieldNode final : public Node {
  private:
   std::unique_ptr<CallNode> call_;
   std::string name_;
+  size_t param_;  // in the pattern's names, SIZE_MAX when it has no such one
   bool null_safe_;
 };
 
@@ -893,7 +900,7 @@ class Compiler {
                                                  a.null_safe, t, a.pos);
         }
         if (auto* call = dynamic_cast<CallNode*>(obj.get());
-            call && std::string_view(call->fn()->name) == "url_match" && call->arg(1).constant()) {
+            call && call->url_pattern()) {
           obj.release();
           return std::make_unique<UrlMatchFieldNode>(std::unique_ptr<CallNode>(call), a.name,
                                                      a.null_safe, t, a.pos);
@@ -1125,6 +1132,12 @@ class Compiler {
     }
     std::unique_ptr<RE2> regex;
     std::optional<SimplePattern> simple;
+    std::optional<UrlPattern> url_pattern;
+    if (std::string_view(fn->name) == "url_match") {
+      if (const Value* p = args[1]->constant(); p && p->is_string()) {
+        url_pattern.emplace(p->as_string());
+      }
+    }
     if (std::string_view(fn->name).starts_with("regex_")) {
       if (const Value* p = args[1]->constant(); p && p->is_string()) {
         RE2::Options opts;
@@ -1137,8 +1150,9 @@ class Compiler {
         simple = SimplePattern::Parse(p->as_string());
       }
     }
-    NodePtr node = std::make_unique<CallNode>(fn, std::move(args), a.null_safe, std::move(regex),
-                                              std::move(simple), fn->result(types), a.pos);
+    NodePtr node =
+        std::make_unique<CallNode>(fn, std::move(args), a.null_safe, std::move(regex),
+                                   std::move(simple), std::move(url_pattern), fn->result(types), a.pos);
     if (all_const && fn->pure && options_.fold_constants) return FoldNow(std::move(node));
     return node;
   }

@@ -81,8 +81,11 @@ class Env {
   //! Invalid argument when the schema has no such variable.
   common::Status Set(std::string_view name, Value value);
   const Value& Get(size_t slot) const { return values_[slot]; }
-  //! Moves the variables out, leaving them null (a run that stops to resume later).
-  std::vector<Value> TakeValues() { return std::exchange(values_, std::vector<Value>(values_.size())); }
+  //! Moves variable `slot` out, leaving it null.
+  Value Take(size_t slot) { return std::exchange(values_[slot], Value()); }
+  //! Exchanges the variables with `values` (a run that stops keeps them there to resume later).
+  //! REQUIRES: values.size() == size().
+  void SwapValues(std::vector<Value>& values) { values_.swap(values); }
   //! Whether Reset(schema) was the last binding (compares addresses: the previous schema may be
   //! gone).
   bool BoundTo(const Schema& schema) const {

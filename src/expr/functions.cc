@@ -8,6 +8,7 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "common/byte_scan.h"
 #include "common/clock.h"
 #include "expr/json.h"
 #include "expr/time_util.h"
@@ -48,21 +49,23 @@ std::string_view Trim(std::string_view s) {
 
 int64_t TimeArg(const Value* v) { return v->is_time() ? v->as_time().ms : v->as_int(); }
 
-// s.find_first_of(chars, pos) in one pass with `chars` as a bit set (the URL delimiters searched
-// here are all below 64): the library's calls memchr on `chars` per character of `s`, and a
-// test per character of `chars`, or a memchr per character of `chars`, costs more on per-event
-// URLs.
+// s.find_first_of(chars, pos) for the few URL delimiters searched per event, sixteen bytes at a
+// time; the library's calls memchr on `chars` per character of `s`.
 size_t FindAny(std::string_view s, std::string_view chars, size_t pos = 0) {
-  uint64_t set = 0;
+  uint64_t set = 0;  // for the tail, byte by byte
   for (char c : chars) {
     if (static_cast<unsigned char>(c) >= 64) return s.find_first_of(chars, pos);
     set |= uint64_t{1} << c;
   }
-  for (size_t i = pos; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 64 && (set >> c) & 1) return i;
-  }
-  return std::string_view::npos;
+  const size_t found = common::FindFirstByte(
+      s, pos,
+      [chars](common::Bytes16 b) {
+        common::Bytes16 marks{};
+        for (char c : chars) marks |= reinterpret_cast<common::Bytes16>(b == static_cast<uint8_t>(c));
+        return marks;
+      },
+      [set](unsigned char c) { return c < 64 && (set >> c) & 1; });
+  return found < s.size() ? found : std::string_view::npos;
 }
 
 std::string PercentDecode(std::string_view s) {
@@ -88,77 +91,21 @@ std::string PercentDecode(std::string_view s) {
   return out;
 }
 
-// The path of an absolute URL, a protocol-relative one or a bare path; no query/fragment.
-std::string_view UrlPath(std::string_view url) {
-  size_t start = 0;
-  size_t scheme = url.find("://");
-  size_t first_sep = FindAny(url, "/?#");
-  if (scheme != std::string_view::npos && scheme < first_sep) {
-    start = scheme + 3;
-  } else if (url.substr(0, 2) == "//") {
-    start = 2;
+// PercentDecode(s) into `out`, in the buffer it holds when it can (Value::AssignString).
+void AssignPercentDecoded(Value& out, std::string_view s) {
+  if (FindAny(s, "%+") == std::string_view::npos) {
+    out.AssignString(s);
   } else {
-    start = std::string_view::npos;  // already a path
+    out = Value(PercentDecode(s));
   }
-  if (start != std::string_view::npos) {
-    size_t p = FindAny(url, "/?#", start);
-    if (p == std::string_view::npos || url[p] != '/') return "/";
-    url.remove_prefix(p);
-  }
-  size_t end = FindAny(url, "?#");
-  return url.substr(0, end);
 }
 
-// The non-empty segments of a path, one at a time (url_match runs per event: no vector).
-class SegmentCursor {
- public:
-  explicit SegmentCursor(std::string_view path) : path_(path) {}
-  bool Next(std::string_view* segment) {
-    while (i_ < path_.size()) {
-      size_t j = path_.find('/', i_);
-      if (j == std::string_view::npos) j = path_.size();
-      size_t begin = i_;
-      i_ = j + 1;
-      if (j > begin) {
-        *segment = path_.substr(begin, j - begin);
-        return true;
-      }
-    }
-    return false;
-  }
-
- private:
-  std::string_view path_;
-  size_t i_ = 0;
-};
 
 std::vector<std::string_view> Segments(std::string_view path) {
   std::vector<std::string_view> out;
-  SegmentCursor cursor(path);
-  for (std::string_view segment; cursor.Next(&segment);) out.push_back(segment);
+  size_t at = 0;
+  for (std::string_view segment; NextUrlSegment(path, &at, &segment);) out.push_back(segment);
   return out;
-}
-
-// url_match's walk: false when the path of `url` does not match `pattern`; else calls
-// on_param(name, raw segment) for each `{name}` of the pattern, in order. A trailing `**`
-// matches any rest.
-template <typename F>
-bool UrlMatchWalk(std::string_view url, std::string_view pattern, F&& on_param) {
-  SegmentCursor path(UrlPath(url)), tmpl(pattern);
-  std::string_view t, seg;
-  bool more = tmpl.Next(&t);
-  while (more) {
-    std::string_view current = t;
-    more = tmpl.Next(&t);
-    if (!more && current == "**") return true;
-    if (!path.Next(&seg)) return false;
-    if (current.size() >= 2 && current.front() == '{' && current.back() == '}') {
-      on_param(current.substr(1, current.size() - 2), seg);
-    } else if (current != "*" && current != seg) {
-      return false;
-    }
-  }
-  return !path.Next(&seg);
 }
 
 // Which of `a`, `b` orders first; nullopt when they are not comparable.
@@ -456,8 +403,10 @@ return Value(PercentDecode(segs[i]));
 }
 , {"url_match", "url_match(url, '/products/{slug}')", 2, 2, {kMaskString, kMaskString}, true, true,
    RStringMap, SR_FN{Map out;
-bool matched = UrlMatchWalk(Str(a[0]), Str(a[1]), [&](std::string_view name, std::string_view seg) {
-  out.push_back({std::string(name), Value(PercentDecode(seg))});
+std::optional<UrlPattern> parsed;  // a pattern computed per event is parsed per event
+const UrlPattern& pattern = site.url_pattern ? *site.url_pattern : parsed.emplace(Str(a[1]));
+bool matched = pattern.Match(Str(a[0]), [&](size_t param, std::string_view seg) {
+  out.push_back({pattern.names()[param], Value(PercentDecode(seg))});
 });
 return matched ? Value(std::move(out)) : Value();
 }
@@ -687,18 +636,81 @@ bool SimplePattern::Match(std::string_view text) const {
   return false;
 }
 
-std::optional<Value> UrlMatchField(std::string_view url, std::string_view pattern,
-                                   std::string_view name) {
+std::string_view UrlPath(std::string_view url) {
+  size_t start = std::string_view::npos;  // npos: `url` is already a path
+  const size_t scheme = url.find("://");
+  if (scheme != std::string_view::npos && FindAny(url.substr(0, scheme), "/?#") == std::string_view::npos) {
+    start = scheme + 3;
+  } else if (url.starts_with("//")) {
+    start = 2;
+  }
+  if (start != std::string_view::npos) {
+    const size_t p = FindAny(url, "/?#", start);
+    if (p == std::string_view::npos || url[p] != '/') return "/";
+    url.remove_prefix(p);
+  }
+  return url.substr(0, FindAny(url, "?#"));
+}
+
+bool NextUrlSegment(std::string_view path, size_t* at, std::string_view* segment) {
+  while (*at < path.size()) {
+    size_t end = path.find('/', *at);
+    if (end == std::string_view::npos) end = path.size();
+    const size_t begin = *at;
+    *at = end + 1;
+    if (end > begin) {
+      *segment = path.substr(begin, end - begin);
+      return true;
+    }
+  }
+  return false;
+}
+
+UrlPattern::UrlPattern(std::string_view pattern) {
+  size_t at = 0;
+  for (std::string_view segment; NextUrlSegment(pattern, &at, &segment);) {
+    Part part;
+    if (segment.size() >= 2 && segment.front() == '{' && segment.back() == '}') {
+      part.kind = Part::kParam;
+      part.param = names_.size();
+      names_.emplace_back(segment.substr(1, segment.size() - 2));
+    } else if (segment == "*") {
+      part.kind = Part::kAny;
+    } else {
+      part.kind = Part::kLiteral;
+      part.text = segment;
+    }
+    parts_.push_back(std::move(part));
+  }
+  if (!parts_.empty() && parts_.back().kind == Part::kLiteral && parts_.back().text == "**") {
+    parts_.back().kind = Part::kRest;
+  }
+}
+
+size_t UrlPattern::Find(std::string_view name) const {
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == name) return i;
+  }
+  return SIZE_MAX;
+}
+
+bool UrlMatchField(std::string_view url, const UrlPattern& pattern, size_t param, Value& out) {
   std::string_view found;
   bool has = false;
-  bool matched = UrlMatchWalk(url, pattern, [&](std::string_view param, std::string_view seg) {
-    if (!has && param == name) {
-      found = seg;
-      has = true;
-    }
-  });
-  if (!matched) return std::nullopt;
-  return has ? Value(PercentDecode(found)) : Value();
+  if (!pattern.Match(url, [&](size_t i, std::string_view seg) {
+        if (i == param) {
+          found = seg;
+          has = true;
+        }
+      })) {
+    return false;
+  }
+  if (has) {
+    AssignPercentDecoded(out, found);
+  } else {
+    out.Reset();
+  }
+  return true;
 }
 
 KindMask TypeBit(const Type& type) {

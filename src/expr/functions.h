@@ -50,10 +50,55 @@ class SimplePattern {
   bool anchor_start_ = false, anchor_end_ = false;
 };
 
+//! The path of an absolute URL, a protocol-relative one or a bare path; no query or fragment.
+std::string_view UrlPath(std::string_view url);
+//! The next non-empty `/`-separated segment of `path` from `*at` (advanced past it); false at
+//! the end.
+bool NextUrlSegment(std::string_view path, size_t* at, std::string_view* segment);
+
+//! A url_match pattern, parsed once: its non-empty segments, each literal, `*` (any one segment)
+//! or `{name}` (any one segment, captured); a last `**` matches any rest.
+class UrlPattern {
+ public:
+  explicit UrlPattern(std::string_view pattern);
+  //! The `{name}`s in pattern order.
+  const std::vector<std::string>& names() const { return names_; }
+  //! The position in names() of the first `{name}`, or SIZE_MAX.
+  size_t Find(std::string_view name) const;
+  //! Whether the path of `url` matches; on_param(position in names(), raw segment) is called
+  //! per `{name}`, in order, as the walk goes (so also on a path that then fails to match).
+  template <typename F>
+  bool Match(std::string_view url, F&& on_param) const {
+    const std::string_view path = UrlPath(url);
+    size_t at = 0;
+    std::string_view segment;
+    for (const Part& part : parts_) {
+      if (part.kind == Part::kRest) return true;  // only ever last
+      if (!NextUrlSegment(path, &at, &segment)) return false;
+      if (part.kind == Part::kParam) {
+        on_param(part.param, segment);
+      } else if (part.kind == Part::kLiteral && part.text != segment) {
+        return false;
+      }
+    }
+    return !NextUrlSegment(path, &at, &segment);
+  }
+
+ private:
+  struct Part {
+    enum Kind : uint8_t { kLiteral, kAny, kParam, kRest } kind = kLiteral;
+    size_t param = 0;  // kParam: position in names_
+    std::string text;  // kLiteral
+  };
+  std::vector<Part> parts_;
+  std::vector<std::string> names_;
+};
+
 struct CallSite {
   int pos;
   const RE2* regex;  //!< the precompiled pattern argument, when it was a literal
   const SimplePattern* simple = nullptr;  //!< the same, when it is that simple
+  const UrlPattern* url_pattern = nullptr;  //!< url_match's pattern, when it was a literal
 };
 
 struct Builtin {
@@ -72,10 +117,10 @@ struct Builtin {
   Value (*eval)(EvalContext& ctx, const CallSite& site, const Value* const* args, int n);
 };
 
-//! `url_match(url, pattern)?.name` without building the map: nullopt when the URL does not
-//! match, else the `{name}` parameter (null when the pattern has none).
-std::optional<Value> UrlMatchField(std::string_view url, std::string_view pattern,
-                                   std::string_view name);
+//! `url_match(url, pattern)?.name` without building the map: false when the URL does not match
+//! (`out` untouched), else `out` is the decoded segment of param `param` (a position in
+//! pattern.names(); null for SIZE_MAX), refilled in the buffer it holds when it can.
+bool UrlMatchField(std::string_view url, const UrlPattern& pattern, size_t param, Value& out);
 
 const Builtin* FindBuiltin(std::string_view name);
 const std::vector<Builtin>& Builtins();

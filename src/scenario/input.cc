@@ -1,14 +1,13 @@
 #include "scenario/input.h"
 
-#include <bit>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <simdjson.h>
 
+#include "common/byte_scan.h"
 #include "expr/json.h"
 
 namespace streamrec::scenario {
@@ -100,24 +99,11 @@ class FlatStringObjectScanner {
   // The first byte from `from` that is a quote, a backslash, a control byte or not ASCII;
   // text_.size() when none.
   size_t FindSpecial(size_t from) const {
-    // 16 bytes at a time with GCC's vector extensions (SSE2 on x86-64, NEON on arm64). A byte is
-    // below 0x20 or above 0x7f exactly when it minus 0x20 (wrapping) is 0x60 or more.
-    using Bytes = uint8_t __attribute__((vector_size(16)));
-    for (; from + 16 <= text_.size(); from += 16) {
-      Bytes bytes;
-      std::memcpy(&bytes, text_.data() + from, 16);
-      const auto special = (bytes - 0x20 >= 0x60) | (bytes == '"') | (bytes == '\\');
-      uint64_t halves[2];  // 0xff per special byte, in text order (little-endian)
-      static_assert(sizeof(special) == sizeof(halves) && std::endian::native == std::endian::little);
-      std::memcpy(halves, &special, sizeof(halves));
-      if (halves[0]) return from + std::countr_zero(halves[0]) / 8;
-      if (halves[1]) return from + 8 + std::countr_zero(halves[1]) / 8;
-    }
-    for (; from < text_.size(); ++from) {
-      const auto byte = static_cast<unsigned char>(text_[from]);
-      if (byte < 0x20 || byte >= 0x80 || byte == '"' || byte == '\\') return from;
-    }
-    return from;
+    // A byte is below 0x20 or above 0x7f exactly when it minus 0x20 (wrapping) is 0x60 or more.
+    return common::FindFirstByte(
+        text_, from,
+        [](common::Bytes16 b) { return (b - 0x20 >= 0x60) | (b == '"') | (b == '\\'); },
+        [](unsigned char b) { return b < 0x20 || b >= 0x80 || b == '"' || b == '\\'; });
   }
 
   std::string_view text_;

@@ -1045,6 +1045,7 @@ Runner::Runner(std::shared_ptr<const Scenario> scenario, common::Registry* metri
       }
     }
     if (steps[i].type != StepType::kWindow) continue;
+    if (steps[i].output_slot != SIZE_MAX) window_outputs_.emplace_back(i, steps[i].output_slot);
     if (carry_from) {
       const auto& old_steps = carry_from->scenario_->compiled_->steps;
       for (size_t j = 0; j < old_steps.size(); ++j) {
@@ -1147,12 +1148,8 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options) con
 }
 
 void Runner::KeepSpareRecords(std::vector<Value>& vars, RunScratch& scratch) const {
-  const Scenario::Compiled& c = *scenario_->compiled_;
-  for (size_t node = 0; node < c.steps.size(); ++node) {
-    const size_t slot = c.steps[node].output_slot;
-    if (c.steps[node].type == StepType::kWindow && slot < vars.size()) {
-      scratch.KeepSpareRecord(node, std::move(vars[slot]));
-    }
+  for (const auto& [node, slot] : window_outputs_) {
+    if (slot < vars.size()) scratch.KeepSpareRecord(node, std::exchange(vars[slot], Value()));
   }
 }
 
@@ -1204,19 +1201,22 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
     const Scenario::Step& step = c.steps[node];
     NodeCounters& counters = counters_[node];
     bool key_failed = false;  // the `coalesce` key: the step's error, as any expression's
-    if (node == c.coalesce_from && options.defer && !options.raw) {
+    if (node == c.coalesce_from && options.defer && !options.raw &&
+        options.defer->Accepts(*this)) {
       // The rest waits for the caller; a null key runs on now (such events share no key).
       Value key;
       if (!c.coalesce_by->EvalTo(env, key, &status)) {
         key_failed = true;
       } else if (!key.is_null()) {
         std::string buffer;
-        std::string text(KeyView(key, &buffer));
-        std::vector<Value> vars = env.TakeValues();  // the run ends here
-        RunOptions rest = options;
-        rest.defer = nullptr;
-        options.defer->reset(
-            new DeferredRun(*this, node, event, rest, std::move(text), std::move(vars)));
+        const bool replaced = options.defer->Keep(*this, node, event, options, KeyView(key, &buffer),
+                                                  env);
+        if (replaced) {
+          // The env now holds the replaced run's variables: its window records are spares.
+          for (const auto& [window, slot] : window_outputs_) {
+            scratch.KeepSpareRecord(window, env.Take(slot));
+          }
+        }
         trace.outcome = Outcome::kDeferred;
         trace.last_step = step.id;
         break;
@@ -1509,22 +1509,88 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
   }
   if (saved) {
     // A deferred run's window records are not the ones the window steps refill next: spares.
-    std::vector<Value> vars = env.TakeValues();
-    KeepSpareRecords(vars, scratch);
+    for (const auto& [window, slot] : window_outputs_) {
+      scratch.KeepSpareRecord(window, env.Take(slot));
+    }
   }
   return trace;
 }
 
-DeferredRun::~DeferredRun() {
-  if (ran_) return;
-  if (options_.count) runner_.counters_[from_].Inc(kDropped);
-  runner_.KeepSpareRecords(vars_, Runner::RunScratch::ForThisThread());
+struct DeferredRuns::Run {
+  size_t from = 0;  // the `coalesce` step
+  const events::Event* event = nullptr;
+  RunOptions options;  // defer unset
+  std::string key;
+  std::vector<Value> vars;  // by slot, as the env had them at `from`; null once run or dropped
+};
+
+struct DeferredRuns::Index {
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // The tenant, a NUL and the key: shops never share a key.
+  boost::unordered_flat_map<std::string, size_t, Hash, std::equal_to<>> at;
+  std::string lookup;  // reused for lookups
+};
+
+DeferredRuns::DeferredRuns() : index_(std::make_unique<Index>()) {}
+DeferredRuns::~DeferredRuns() { Drop(); }
+
+const std::string& DeferredRuns::key(size_t i) const { return runs_[i].key; }
+const events::Event& DeferredRuns::event(size_t i) const { return *runs_[i].event; }
+
+bool DeferredRuns::Keep(const Runner& runner, size_t from, const events::Event& event,
+                        const RunOptions& options, std::string_view key, expr::Env& env) {
+  runner_ = &runner;
+  std::string& lookup = index_->lookup;
+  lookup.assign(event.tenant).push_back('\0');
+  lookup.append(key);
+  auto found = index_->at.find(std::string_view(lookup));
+  const bool replaced = found != index_->at.end();
+  Run* run;
+  if (replaced) {
+    run = &runs_[found->second];
+    if (run->options.count) runner.counters_[from].Inc(kDropped);
+  } else {
+    if (used_ == runs_.size()) runs_.emplace_back();
+    index_->at.emplace(lookup, used_);
+    run = &runs_[used_++];
+    run->key.assign(key);
+  }
+  run->from = from;
+  run->event = &event;
+  run->options = options;
+  run->options.defer = nullptr;
+  if (run->vars.size() != env.size()) {
+    run->vars.clear();  // another scenario's variables (the storage of an earlier runner's run)
+    run->vars.resize(env.size());
+  }
+  env.SwapValues(run->vars);  // the env gets the replaced run's variables, or nulls
+  return replaced;
 }
 
-StepTrace DeferredRun::Run() {
-  if (ran_) return {};  // its variables are gone
-  ran_ = true;
-  return runner_.Run(event_, options_, from_, &vars_);
+void DeferredRuns::RunAll(const std::function<void(const events::Event&)>& before) {
+  for (size_t i = 0; i < used_; ++i) {
+    Run& run = runs_[i];
+    if (before) before(*run.event);
+    runner_->Run(*run.event, run.options, run.from, &run.vars);
+  }
+  used_ = 0;
+  index_->at.clear();
+}
+
+void DeferredRuns::Drop() {
+  if (used_ == 0) return;
+  Runner::RunScratch& scratch = Runner::RunScratch::ForThisThread();
+  for (size_t i = 0; i < used_; ++i) {
+    Run& run = runs_[i];
+    if (run.options.count) runner_->counters_[run.from].Inc(kDropped);
+    runner_->KeepSpareRecords(run.vars, scratch);
+    for (Value& v : run.vars) v.Reset();
+  }
+  used_ = 0;
+  index_->at.clear();
 }
 
 std::vector<StepCounts> Runner::Counts() const {

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,10 @@
 #include "expr/value.h"
 #include "scenario/plugins.h"
 #include "scenario/window.h"
+
+namespace streamrec::expr {
+class Env;
+}
 
 namespace streamrec::scenario {
 
@@ -44,7 +49,7 @@ enum class Outcome : uint8_t {
   kError,    //!< an expression, model, rules or sink failure; the event stops here
   kEnd,      //!< the last step passed (or a step routed to `end`)
   //! Reached the scenario's `coalesce` step in a run given RunOptions::defer: the rest waits in a
-  //! DeferredRun (counted there when it runs, or as dropped at that step when it does not).
+  //! DeferredRuns (counted there when it runs, or as dropped at that step when it does not).
   kDeferred,
 };
 const char* OutcomeName(Outcome outcome);
@@ -69,7 +74,7 @@ struct StepCounts {
   uint64_t in = 0, out = 0, errors = 0, dropped = 0, late = 0;
 };
 
-class DeferredRun;
+class DeferredRuns;
 
 struct LoadOptions {
   //! Called by `rules` steps; when null they pass candidates through unchanged.
@@ -84,10 +89,10 @@ struct RunOptions {
   //! False for replays that rebuild state (start-up warm-up): per-step counts stay as they are.
   bool count = true;
   //! When the scenario has a `coalesce` step: the run stops there (Outcome::kDeferred) and the
-  //! rest of it is put here, for the caller to run once the events handed over with this one are
-  //! all in, only the latest of each DeferredRun::key(). Null, or `raw` given (it would not outlive
-  //! the call): every run goes to its end.
-  std::unique_ptr<DeferredRun>* defer = nullptr;
+  //! rest of it is kept here, for the caller to run once the events handed over with this one are
+  //! all in (only the latest of each key). Null, or `raw` given (it would not outlive the call):
+  //! every run goes to its end.
+  DeferredRuns* defer = nullptr;
 };
 
 class Runner;
@@ -171,7 +176,7 @@ class Runner {
   std::string GraphJson() const;
 
  private:
-  friend class DeferredRun;
+  friend class DeferredRuns;
   struct NodeCounters;
   struct RunScratch;
   //! Runs `event` from step `node` on: the env is set up (`#input` bound), trace started.
@@ -180,7 +185,8 @@ class Runner {
                 std::vector<expr::Value>* saved) const;
   StepTrace Run(const events::Event& event, const RunOptions& options, size_t node,
                 std::vector<expr::Value>* saved, RunScratch& scratch) const;
-  //! A deferred run's window records, for the next window steps of `scratch` to refill.
+  //! A deferred run's window records (in `vars`, by slot), for the next window steps of
+  //! `scratch` to refill; their variables are left null.
   void KeepSpareRecords(std::vector<expr::Value>& vars, RunScratch& scratch) const;
   std::shared_ptr<const Scenario> scenario_;
   std::unique_ptr<NodeCounters[]> counters_;
@@ -192,40 +198,52 @@ class Runner {
   };
   std::vector<LiveMetric> live_metrics_;
   std::vector<std::shared_ptr<WindowState>> windows_;  // by node; null for other steps
+  //! (node, output slot) of each window step with an output variable.
+  std::vector<std::pair<size_t, size_t>> window_outputs_;
 };
 
-//! The rest of an event's run from its scenario's `coalesce` step (RunOptions::defer), with the
-//! variables it had there. REQUIRES: the runner and the event outlive it.
-class DeferredRun {
+//! The runs a scenario's `coalesce` step deferred (RunOptions::defer) until the caller has handed
+//! over all the events that come together (a pipeline step's): of each key only the latest run
+//! is kept, in the place where its key first came; a replaced one counts as dropped at that
+//! step. Holds one runner's runs at a time (another runner's events run to their end instead).
+//! Kept from batch to batch, its storage is reused: a steady stream allocates about one key per
+//! user and batch. One thread at a time.
+//! REQUIRES: the runner and the events outlive the runs kept.
+class DeferredRuns {
  public:
-  DeferredRun(const DeferredRun&) = delete;
-  DeferredRun& operator=(const DeferredRun&) = delete;
-  //! Not run: counted as dropped at the `coalesce` step (a later event of its key replaced it).
-  ~DeferredRun();
-  //! The `coalesce` step's `by` value as text, e.g. the user id: of the runs deferred together,
-  //! only the latest of each key needs to run.
-  const std::string& key() const { return key_; }
-  const events::Event& event() const { return event_; }
-  //! Runs the rest (once; later calls do nothing).
-  StepTrace Run();
+  DeferredRuns();
+  //! Drops what is kept (see Drop).
+  ~DeferredRuns();
+  DeferredRuns(const DeferredRuns&) = delete;
+  DeferredRuns& operator=(const DeferredRuns&) = delete;
+
+  size_t size() const { return used_; }
+  bool empty() const { return used_ == 0; }
+  //! The i-th run kept: the `coalesce` step's `by` value as text (e.g. the user id), its event.
+  const std::string& key(size_t i) const;
+  const events::Event& event(size_t i) const;
+  //! Runs the rest of each kept run in order, calling `before` (when set) with its event first,
+  //! then forgets them all. Runs deferring nothing, a run cannot add to this set meanwhile.
+  void RunAll(const std::function<void(const events::Event&)>& before = nullptr);
+  //! Forgets the kept runs unrun, each counted as dropped at the `coalesce` step (a step that
+  //! failed: its events are run again).
+  void Drop();
 
  private:
   friend class Runner;
-  DeferredRun(const Runner& runner, size_t from, const events::Event& event,
-              const RunOptions& options, std::string key, std::vector<expr::Value> vars)
-      : runner_(runner),
-        from_(from),
-        event_(event),
-        options_(options),
-        key_(std::move(key)),
-        vars_(std::move(vars)) {}
-  const Runner& runner_;
-  size_t from_;  // the `coalesce` step
-  const events::Event& event_;
-  RunOptions options_;  // defer unset
-  std::string key_;
-  std::vector<expr::Value> vars_;
-  bool ran_ = false;
+  struct Run;
+  struct Index;
+  //! Whether a run of `runner` may be kept here.
+  bool Accepts(const Runner& runner) const { return used_ == 0 || runner_ == &runner; }
+  //! Keeps the rest of `event`'s run from step `from`, swapping the env's variables in; true
+  //! when it replaced a kept run of the same key (the env then holds that run's variables).
+  bool Keep(const Runner& runner, size_t from, const events::Event& event,
+            const RunOptions& options, std::string_view key, expr::Env& env);
+
+  const Runner* runner_ = nullptr;
+  std::vector<Run> runs_;  // [0, used_) kept; the rest only lend their storage to later runs
+  size_t used_ = 0;
+  std::unique_ptr<Index> index_;  // key -> position in runs_
 };
 
 }  // namespace streamrec::scenario

@@ -382,33 +382,52 @@ steps:
       << runner.GraphJson();
   const auto a1 = MakeEvent("a", "i1", 1000), b1 = MakeEvent("b", "i2", 1001),
              a2 = MakeEvent("a", "i3", 1002);
-  std::unique_ptr<DeferredRun> first_a, first_b, second_a;
-  EXPECT_EQ(runner.Run(a1, {.defer = &first_a}).outcome, Outcome::kDeferred);
-  runner.Run(b1, {.defer = &first_b});
-  runner.Run(a2, {.defer = &second_a});
-  ASSERT_TRUE(first_a && first_b && second_a);
-  EXPECT_EQ(first_a->key(), "a");
-  EXPECT_EQ(second_a->key(), "a");
+  DeferredRuns deferred;
+  EXPECT_EQ(runner.Run(a1, {.defer = &deferred}).outcome, Outcome::kDeferred);
+  runner.Run(b1, {.defer = &deferred});
+  runner.Run(a2, {.defer = &deferred});
+  // a2 replaced a1 where "a" first came.
+  ASSERT_EQ(deferred.size(), 2u);
+  EXPECT_EQ(deferred.key(0), "a");
+  EXPECT_EQ(deferred.event(0).item_id, "i3");
+  EXPECT_EQ(deferred.key(1), "b");
   EXPECT_TRUE(sinks_.memory->Records().empty());
-  first_a.reset();  // replaced by a later event of its key
-  EXPECT_EQ(second_a->Run().outcome, Outcome::kEnd);
-  EXPECT_EQ(first_b->Run().outcome, Outcome::kEnd);
+  EXPECT_EQ(runner.Counts("out").dropped, 1u);
+  std::vector<std::string> before;
+  deferred.RunAll([&](const events::Event& e) { before.push_back(e.item_id); });
+  EXPECT_EQ(before, (std::vector<std::string>{"i3", "i2"}));
   EXPECT_EQ(sinks_.memory->Records(),
             (std::vector<std::string>{R"({"u":"a","i":"i3"})", R"({"u":"b","i":"i2"})"}));
+  EXPECT_TRUE(deferred.empty()) << "runs once";
   const StepCounts out = runner.Counts("out");
   EXPECT_EQ(out.in, 3u);
   EXPECT_EQ(out.out, 2u);
   EXPECT_EQ(out.dropped, 1u);
   EXPECT_EQ(runner.Counts("vars").out, 3u);
 
+  // Kept runs that never run (their step failed) count as dropped; the storage is reused.
+  runner.Run(b1, {.defer = &deferred});
+  deferred.Drop();
+  EXPECT_TRUE(deferred.empty());
+  EXPECT_EQ(runner.Counts("out").dropped, 2u);
+  runner.Run(a1, {.defer = &deferred});
+  deferred.RunAll();
+  EXPECT_EQ(sinks_.memory->Records().back(), R"({"u":"a","i":"i1"})");
+
+  // Another runner's events go to their end while this one's are kept.
+  Runner other(scenario);
+  runner.Run(a1, {.defer = &deferred});
+  EXPECT_EQ(other.Run(b1, {.defer = &deferred}).outcome, Outcome::kEnd);
+  EXPECT_EQ(deferred.size(), 1u);
+  deferred.RunAll();
+
   StepTrace traced = runner.Run(a1, {.trace = true});
   EXPECT_EQ(traced.outcome, Outcome::kEnd);
   EXPECT_EQ(Output(traced, "out"), R"({"u":"a","i":"i1"})");
   // A null key coalesces with nothing: the run goes on.
-  std::unique_ptr<DeferredRun> none;
+  DeferredRuns none;
   EXPECT_EQ(runner.Run(MakeEvent("", "i4", 1003), {.defer = &none}).outcome, Outcome::kEnd);
-  EXPECT_EQ(none, nullptr);
-  EXPECT_EQ(second_a->Run().steps_run, 0u) << "runs once";
+  EXPECT_TRUE(none.empty());
 
   // A key that fails to evaluate (a member of a null `#input.raw`) is the step's error.
   auto failing = Load(R"Y(

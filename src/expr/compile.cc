@@ -1294,13 +1294,14 @@ Status TooFewVariables() {
 }  // namespace
 
 template <typename F>
-bool Program::EvalWith(const Env& env, Status* error, F&& use) const {
+bool Program::EvalWith(const Env& env, Value& scratch, Status* error, F&& use) const {
   if (env.size() < num_vars_) {
     *error = TooFewVariables();
     return false;
   }
+  // `#var` alone (a group or coalesce key, a model input): its value as it is, no context.
+  if (root_var_ != SIZE_MAX && !env.natives()[root_var_]) return use(env.Get(root_var_), scratch);
   return WithContext(*this, env, num_vars_, num_locals_, source_, [&](EvalContext& ctx) {
-    Value scratch;
     const Value& v = root_->Eval(ctx, scratch);
     if (ctx.failed) {
       *error = Status::Invalid("expression_error", std::move(ctx.error));
@@ -1311,9 +1312,10 @@ bool Program::EvalWith(const Env& env, Status* error, F&& use) const {
 }
 
 bool Program::EvalTo(const Env& env, Value& out, Status* error) const {
-  return EvalWith(env, error, [&](const Value& v, Value& scratch) {
-    if (&v == &scratch) {
-      out = std::move(scratch);
+  Value scratch;
+  return EvalWith(env, scratch, error, [&](const Value& v, Value& made) {
+    if (&v == &made) {
+      out = std::move(made);
     } else {
       out = v;  // a variable, a constant or a part of one: copied (a copy guards aliasing)
     }
@@ -1321,8 +1323,18 @@ bool Program::EvalTo(const Env& env, Value& out, Status* error) const {
   });
 }
 
+const Value* Program::EvalRef(const Env& env, Value& scratch, Status* error) const {
+  const Value* result = nullptr;
+  const bool ok = EvalWith(env, scratch, error, [&](const Value& v, Value&) {
+    result = &v;
+    return true;
+  });
+  return ok ? result : nullptr;
+}
+
 bool Program::EvalBoolTo(const Env& env, bool& out, Status* error) const {
-  return EvalWith(env, error, [&](const Value& v, Value&) {
+  Value scratch;
+  return EvalWith(env, scratch, error, [&](const Value& v, Value&) {
     if (!v.is_null() && !v.is_bool()) {
       *error = Status::Invalid("expression_error", "expected a bool result, got " + TypeName(v));
       return false;
@@ -1372,6 +1384,7 @@ Result<Program> Compile(std::string_view source, const Schema& schema,
     }
   }
   program.result_type_ = root->type();
+  if (const auto* var = dynamic_cast<const VarNode*>(root.get())) program.root_var_ = var->slot();
   program.root_ = std::shared_ptr<const Node>(std::move(root));
   program.num_vars_ = schema.size();
   program.num_locals_ = compiler.num_locals();

@@ -128,6 +128,10 @@ class Program {
   //! false on failure, with the error in `*error`.
   bool EvalTo(const Env& env, Value& out, common::Status* error) const;
   bool EvalBoolTo(const Env& env, bool& out, common::Status* error) const;
+  //! The result without a copy, for a caller that only reads it: `scratch` when it was made,
+  //! else a value it references (a variable, a constant, part of one), valid while `env`, its
+  //! records and `scratch` are unchanged; nullptr on failure, with the error in `*error`.
+  const Value* EvalRef(const Env& env, Value& scratch, common::Status* error) const;
   const Type& result_type() const { return result_type_; }
   const std::string& source() const { return source_; }
   //! True when the whole expression folded to one value.
@@ -147,10 +151,10 @@ class Program {
 
  private:
   friend common::Result<Program> Compile(std::string_view, const Schema&, const CompileOptions&);
-  //! Evaluates and calls use(result, scratch) (scratch: where the result is when it was made);
-  //! false with `*error` set when the evaluation fails. Defined in compile.cc, used there.
+  //! Evaluates into `scratch` and calls use(result, scratch) (the result is `scratch` when it was
+  //! made); false with `*error` set when the evaluation fails. Defined in compile.cc, used there.
   template <typename F>
-  bool EvalWith(const Env& env, common::Status* error, F&& use) const;
+  bool EvalWith(const Env& env, Value& scratch, common::Status* error, F&& use) const;
   std::vector<size_t> whole_reads_;                     // slots used whole
   std::vector<std::pair<size_t, size_t>> field_reads_;  // (slot, field) read as `#var.field`
   std::vector<std::pair<size_t, size_t>> whole_field_reads_;  // of those, not by member / null test
@@ -160,6 +164,7 @@ class Program {
   std::string source_;
   size_t num_vars_ = 0;
   size_t num_locals_ = 0;
+  size_t root_var_ = SIZE_MAX;  // the variable's slot when the expression is `#var` alone
 };
 
 //! Parses, type-checks and compiles `source` against the variables of `schema`.

@@ -49,27 +49,21 @@ std::string_view Trim(std::string_view s) {
 
 int64_t TimeArg(const Value* v) { return v->is_time() ? v->as_time().ms : v->as_int(); }
 
-// s.find_first_of(chars, pos) for the few URL delimiters searched per event, sixteen bytes at a
-// time; the library's calls memchr on `chars` per character of `s`.
-size_t FindAny(std::string_view s, std::string_view chars, size_t pos = 0) {
-  uint64_t set = 0;  // for the tail, byte by byte
-  for (char c : chars) {
-    if (static_cast<unsigned char>(c) >= 64) return s.find_first_of(chars, pos);
-    set |= uint64_t{1} << c;
-  }
+// The first of the bytes `Cs` in `s` from `pos` (npos when none), sixteen bytes at a time: URL
+// delimiters, searched per event.
+template <char... Cs>
+size_t FindAnyOf(std::string_view s, size_t pos = 0) {
   const size_t found = common::FindFirstByte(
       s, pos,
-      [chars](common::Bytes16 b) {
-        common::Bytes16 marks{};
-        for (char c : chars) marks |= reinterpret_cast<common::Bytes16>(b == static_cast<uint8_t>(c));
-        return marks;
+      [](common::Bytes16 b) {
+        return reinterpret_cast<common::Bytes16>(((b == static_cast<uint8_t>(Cs)) | ...));
       },
-      [set](unsigned char c) { return c < 64 && (set >> c) & 1; });
+      [](unsigned char c) { return ((c == static_cast<unsigned char>(Cs)) || ...); });
   return found < s.size() ? found : std::string_view::npos;
 }
 
 std::string PercentDecode(std::string_view s) {
-  if (FindAny(s, "%+") == std::string_view::npos) return std::string(s);  // the usual case
+  if (FindAnyOf<'%', '+'>(s) == std::string_view::npos) return std::string(s);  // the usual case
   std::string out;
   out.reserve(s.size());
   auto hex = [](char c) -> int {
@@ -93,7 +87,7 @@ std::string PercentDecode(std::string_view s) {
 
 // PercentDecode(s) into `out`, in the buffer it holds when it can (Value::AssignString).
 void AssignPercentDecoded(Value& out, std::string_view s) {
-  if (FindAny(s, "%+") == std::string_view::npos) {
+  if (FindAnyOf<'%', '+'>(s) == std::string_view::npos) {
     out.AssignString(s);
   } else {
     out = Value(PercentDecode(s));
@@ -638,23 +632,27 @@ bool SimplePattern::Match(std::string_view text) const {
 
 std::string_view UrlPath(std::string_view url) {
   size_t start = std::string_view::npos;  // npos: `url` is already a path
-  const size_t scheme = url.find("://");
-  if (scheme != std::string_view::npos && FindAny(url.substr(0, scheme), "/?#") == std::string_view::npos) {
-    start = scheme + 3;
-  } else if (url.starts_with("//")) {
-    start = 2;
+  // A scheme is the first "://" when no '/', '?' or '#' comes before it.
+  for (size_t at = 0;; ++at) {
+    at = FindAnyOf<':', '/', '?', '#'>(url, at);
+    if (at == std::string_view::npos || url[at] != ':') break;
+    if (url.substr(at + 1, 2) == "//") {
+      start = at + 3;
+      break;
+    }
   }
+  if (start == std::string_view::npos && url.starts_with("//")) start = 2;
   if (start != std::string_view::npos) {
-    const size_t p = FindAny(url, "/?#", start);
+    const size_t p = FindAnyOf<'/', '?', '#'>(url, start);
     if (p == std::string_view::npos || url[p] != '/') return "/";
     url.remove_prefix(p);
   }
-  return url.substr(0, FindAny(url, "?#"));
+  return url.substr(0, FindAnyOf<'?', '#'>(url));
 }
 
 bool NextUrlSegment(std::string_view path, size_t* at, std::string_view* segment) {
   while (*at < path.size()) {
-    size_t end = path.find('/', *at);
+    size_t end = FindAnyOf<'/'>(path, *at);
     if (end == std::string_view::npos) end = path.size();
     const size_t begin = *at;
     *at = end + 1;

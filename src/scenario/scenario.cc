@@ -1204,13 +1204,14 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
     if (node == c.coalesce_from && options.defer && !options.raw &&
         options.defer->Accepts(*this)) {
       // The rest waits for the caller; a null key runs on now (such events share no key).
-      Value key;
-      if (!c.coalesce_by->EvalTo(env, key, &status)) {
+      Value made;
+      const Value* key = c.coalesce_by->EvalRef(env, made, &status);
+      if (!key) {
         key_failed = true;
-      } else if (!key.is_null()) {
+      } else if (!key->is_null()) {
         std::string buffer;
-        const bool replaced = options.defer->Keep(*this, node, event, options, KeyView(key, &buffer),
-                                                  env);
+        const bool replaced =
+            options.defer->Keep(*this, node, event, options, KeyView(*key, &buffer), env);
         if (replaced) {
           // The env now holds the replaced run's variables: its window records are spares.
           for (const auto& [window, slot] : window_outputs_) {
@@ -1283,29 +1284,31 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
         break;
       }
       case StepType::kWindow: {
-        Value key;
-        if (!step.group_by->EvalTo(env, key, &status)) {
+        Value made_key;  // a key read in place (a variable) until the window has it
+        const Value* key = step.group_by->EvalRef(env, made_key, &status);
+        if (!key) {
           fail("group_by", status);
           break;
         }
-        if (key.is_null()) {
+        if (key->is_null()) {
           outcome = Outcome::kDropped;
           break;
         }
         int64_t time_ms = event.timestamp_ms;
         if (step.time) {
-          Value t;
-          if (!step.time->EvalTo(env, t, &status)) {
+          Value made_time;
+          const Value* t = step.time->EvalRef(env, made_time, &status);
+          if (!t) {
             fail("time", status);
             break;
           }
-          if (t.is_time()) {
-            time_ms = t.as_time().ms;
-          } else if (t.is_int()) {
-            time_ms = t.as_int();
+          if (t->is_time()) {
+            time_ms = t->as_time().ms;
+          } else if (t->is_int()) {
+            time_ms = t->as_int();
           } else {
             fail("time", Status::Invalid("expression_error", std::string("expected a time, got ") +
-                                                                 expr::KindName(t.kind())));
+                                                                 expr::KindName(t->kind())));
             break;
           }
         }
@@ -1325,7 +1328,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
         WindowOutput window;
         window.record = scratch.TakeWindowRecord(node);
         std::string key_buffer;
-        bool added = windows_[node]->Add(KeyView(key, &key_buffer), time_ms, inputs, &window);
+        bool added = windows_[node]->Add(KeyView(*key, &key_buffer), time_ms, inputs, &window);
         inputs.clear();  // moved from
         if (added) {
           if (options.trace) output = window.record;
@@ -1344,35 +1347,44 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
         inputs.user = event.user_id;
         inputs.session_id = event.session_id;
         inputs.exclude.clear();
-        Value items, times, exclude;
-        auto value = [&](const std::optional<Program>& p, const char* field, Value* out) {
-          if (!p || p->EvalTo(env, *out, &status)) return true;
+        // Read in place (variables, mostly): made_* hold what an expression made.
+        static const Value kNone;
+        Value made_items, made_times, made_exclude;
+        const Value* items = &kNone;
+        const Value* times = &kNone;
+        const Value* exclude = &kNone;
+        auto value = [&](const std::optional<Program>& p, const char* field, Value& made,
+                         const Value** out) {
+          if (!p) return true;
+          if ((*out = p->EvalRef(env, made, &status))) return true;
           fail(std::string("inputs.") + field, status);
           return false;
         };
         auto text = [&](const std::optional<Program>& p, const char* field, std::string* out) {
-          Value v;
+          Value made;
+          const Value* v = &kNone;
           if (!p) return true;
-          if (!value(p, field, &v)) return false;
-          if (v.is_null()) {
+          if (!value(p, field, made, &v)) return false;
+          if (v->is_null()) {
             out->clear();
           } else {
             std::string buffer;
-            *out = KeyView(v, &buffer);
+            *out = KeyView(*v, &buffer);
           }
           return true;
         };
         if (!text(step.in_user, "user", &inputs.user) ||
             !text(step.in_tenant, "tenant", &inputs.tenant) ||
             !text(step.in_session, "session", &inputs.session_id) ||
-            !value(step.in_items, "items", &items) || !value(step.in_times, "times", &times) ||
-            !value(step.in_exclude, "exclude", &exclude)) {
+            !value(step.in_items, "items", made_items, &items) ||
+            !value(step.in_times, "times", made_times, &times) ||
+            !value(step.in_exclude, "exclude", made_exclude, &exclude)) {
           break;
         }
         size_t used = 0;  // of inputs.items, whose strings are reused
-        if (items.is_list()) {
-          const expr::List* ts = times.is_list() ? &times.as_list() : nullptr;
-          const auto& list = items.as_list();
+        if (items->is_list()) {
+          const expr::List* ts = times->is_list() ? &times->as_list() : nullptr;
+          const auto& list = items->as_list();
           for (size_t i = 0; i < list.size(); ++i) {
             if (list[i].is_null()) continue;
             int64_t t = event.timestamp_ms;
@@ -1390,8 +1402,8 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
           }
         }
         inputs.items.resize(used);
-        if (exclude.is_list()) {
-          for (const auto& v : exclude.as_list()) {
+        if (exclude->is_list()) {
+          for (const auto& v : exclude->as_list()) {
             std::string buffer;
             if (!v.is_null()) inputs.exclude.emplace_back(KeyView(v, &buffer));
           }
@@ -1542,6 +1554,7 @@ const events::Event& DeferredRuns::event(size_t i) const { return *runs_[i].even
 
 bool DeferredRuns::Keep(const Runner& runner, size_t from, const events::Event& event,
                         const RunOptions& options, std::string_view key, expr::Env& env) {
+  // `key` may be a variable's text: read before the variables are swapped out (the end).
   runner_ = &runner;
   std::string& lookup = index_->lookup;
   lookup.assign(event.tenant).push_back('\0');

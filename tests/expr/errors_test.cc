@@ -113,6 +113,30 @@ TEST_F(ErrorsTest, EvalBool) {
   EXPECT_EQ(s->EvalBool(env_).status().message, "expected a bool result, got string");
 }
 
+// EvalRef reads a result in place: a variable is not copied, what an expression makes lands in
+// the caller's scratch, and a failure gives nullptr with the error.
+TEST_F(ErrorsTest, EvalRefReadsInPlace) {
+  common::Status error;
+  Value scratch;
+  auto var = Compile("#tags", schema_);
+  ASSERT_TRUE(var.ok());
+  EXPECT_EQ(var->EvalRef(env_, scratch, &error), &env_.Get(6));
+  auto member = Compile("#rec.b", schema_);
+  ASSERT_TRUE(member.ok());
+  const Value* b = member->EvalRef(env_, scratch, &error);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(ToJson(*b), "\"x\"");
+  auto made = Compile("#n + 1", schema_);
+  ASSERT_TRUE(made.ok());
+  EXPECT_EQ(made->EvalRef(env_, scratch, &error), &scratch);
+  EXPECT_EQ(ToJson(scratch), "8");
+  auto failing = Compile("#input.e.x", schema_);
+  ASSERT_TRUE(failing.ok());
+  EXPECT_EQ(failing->EvalRef(env_, scratch, &error), nullptr);
+  EXPECT_NE(error.message.find("cannot read field 'x' of string"), std::string::npos)
+      << error.message;
+}
+
 TEST_F(ErrorsTest, ResultTypes) {
   auto type_of = [&](std::string_view src) {
     auto p = Compile(src, schema_);

@@ -46,6 +46,8 @@ TEST_F(FunctionsTest, Urls) {
   EXPECT_EQ(RunBoth("url_path('https://h.example')"), "\"/\"");
   EXPECT_EQ(RunBoth("url_path('//cdn.example/x.png')"), "\"/x.png\"");
   EXPECT_EQ(RunBoth("url_path('http://h.example?x=/a')"), "\"/\"");
+  EXPECT_EQ(RunBoth("url_path('a:b://h.example/y')"), "\"/y\"") << "the first '://' is the scheme's";
+  EXPECT_EQ(RunBoth("url_path('/p:x//y#z')"), "\"/p:x//y\"") << "a path first: no scheme";
   EXPECT_EQ(Run("url_param(#input.url, 'utm_source')"), "\"mail\"");
   EXPECT_EQ(Run("url_param(#input.url, 'q')"), "\"a b\"");
   EXPECT_EQ(Run("url_param(#input.url, 'top')"), "null") << "the fragment is no query";

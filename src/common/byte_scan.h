@@ -14,6 +14,18 @@ namespace streamrec::common {
 //! byte where they hold.
 using Bytes16 = uint8_t __attribute__((vector_size(16)));
 
+//! One bit per byte of a comparison result (0xff where it held): bit i for byte i.
+inline uint32_t ByteBits(Bytes16 marks) {
+  static_assert(std::endian::native == std::endian::little);
+  uint64_t halves[2];
+  std::memcpy(halves, &marks, sizeof(halves));
+  // Gathers the top bit of each byte into the top byte, in order.
+  auto pack = [](uint64_t h) {
+    return static_cast<uint32_t>(((h & 0x8080808080808080ULL) * 0x0002040810204081ULL) >> 56);
+  };
+  return pack(halves[0]) | (pack(halves[1]) << 8);
+}
+
 //! The first position at or after `from` whose byte matches, or text.size(): `block(Bytes16)`
 //! marks the matching bytes of sixteen (0xff, as a comparison gives), `byte(unsigned char)`
 //! answers for one byte (the tail). Both must agree.

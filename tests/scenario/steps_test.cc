@@ -321,6 +321,8 @@ steps:
       R"({"e":"pv","url":"0123456789abcdef0123456789é"})",
       R"({ "e" : "pv" , "url":"x" })",                   // spaces: parsed
       R"({"e":"pv","url":null,"n":2})",                  // other types: parsed
+      R"({"":"","e":"","url":"0123456789abcdef0123456789abcdef0123456789abcdef"})",
+      R"({"e":"pv","url":"https://shop1.example/products/a-rather-long-slug-to-cross-blocks"})",
   };
   for (const std::string& text : texts) {
     auto e = MakeEvent("u", "i", 1000);
@@ -337,9 +339,14 @@ steps:
   }
   const size_t emitted = sinks_.memory->Records().size();
   ASSERT_EQ(emitted, 3 * texts.size());
-  for (const char* text : {R"({"e":"pv",})", "{\"e\":\"a\x01b\"}",
-                           "{\"url\":\"0123456789abcdef0123456789\x1f\"}", R"({"e":"pv"}x)", R"({"e")",
-                           R"({"e":"pv)", R"("pv")"}) {
+  // Invalid JSON: no tracker fields, however it goes wrong (a quote or a separator missing or
+  // out of place, a stray byte between strings, a control byte).
+  for (const char* text :
+       {R"({"e":"pv",})", "{\"e\":\"a\x01b\"}", "{\"url\":\"0123456789abcdef0123456789\x1f\"}",
+        R"({"e":"pv"}x)", R"({"e")", R"({"e":"pv)", R"("pv")", R"({"e":"pv""url":"x"})",
+        R"({"e""pv"})", R"({,"e":"pv"})", R"({"e":"pv"}})", R"({"e":"pv",x"url":"y"})",
+        R"({"e":"pv","url":"0123456789abcdef"x})", R"({"e"::"pv"})", R"({"e":"pv","u")", R"({)",
+        R"({"e":"pv"))"}) {
     auto e = MakeEvent("u", "i", 1000);
     e.raw = text;
     EXPECT_EQ(runner.Run(*events::DecodeEvent(events::EncodeEvent(e))).last_step, "has") << text;

@@ -153,6 +153,11 @@ class VarFieldNode final : public Node {
     const NativeRecord* native = Native(ctx);
     return native ? native->Member(index_, key, scratch) : nullptr;
   }
+  //! Member `key` as it lies in the native record (NativeRecord::PeekMember), or kUnknown.
+  NativeRecord::MemberView PeekMember(EvalContext& ctx, std::string_view key) const {
+    const NativeRecord* native = Native(ctx);
+    return native ? native->PeekMember(index_, key) : NativeRecord::MemberView{};
+  }
 
  private:
   const NativeRecord* Native(const EvalContext& ctx) const {
@@ -177,6 +182,15 @@ class VarMemberNode final : public Node {
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
     if (const Value* found = field_->Member(ctx, member_.name(), scratch)) return *found;
     return member_.Read(ctx, field_->Eval(ctx, scratch), scratch);
+  }
+  bool IsNull(EvalContext& ctx) const override {
+    const NativeRecord::MemberView view = Peek(ctx);
+    if (view.kind == NativeRecord::MemberView::kUnknown) return Node::IsNull(ctx);
+    return view.kind == NativeRecord::MemberView::kNull;
+  }
+  //! The member as it lies in the native record, without making its value, or kUnknown.
+  NativeRecord::MemberView Peek(EvalContext& ctx) const {
+    return field_->PeekMember(ctx, member_.name());
   }
 
  private:
@@ -342,9 +356,25 @@ enum class CmpOp { kEq, kNe, kLt, kLe, kGt, kGe };
 class CompareNode final : public Node {
  public:
   CompareNode(CmpOp op, NodePtr l, NodePtr r, int pos)
-      : Node(Type::Bool(), pos), op_(op), l_(std::move(l)), r_(std::move(r)) {}
+      : Node(Type::Bool(), pos), op_(op), l_(std::move(l)), r_(std::move(r)) {
+    // `#input.raw.e == 'pv'`: the member compared where it lies, without making its value.
+    if (op_ != CmpOp::kEq && op_ != CmpOp::kNe) return;
+    const Value* literal = r_->constant();
+    if (literal && literal->is_string()) {
+      member_ = dynamic_cast<const VarMemberNode*>(l_.get());
+      if (member_) literal_ = literal->as_string();
+    }
+  }
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
     static const Value kTrue(true), kFalse(false);
+    if (member_) {
+      const NativeRecord::MemberView view = member_->Peek(ctx);
+      if (view.kind != NativeRecord::MemberView::kUnknown) {
+        // A null member equals no string.
+        const bool eq = view.kind == NativeRecord::MemberView::kString && view.text == literal_;
+        return (op_ == CmpOp::kEq) == eq ? kTrue : kFalse;
+      }
+    }
     Value rs;
     const Value& l = l_->Eval(ctx, scratch);
     const Value& r = r_->Eval(ctx, rs);
@@ -399,6 +429,8 @@ class CompareNode final : public Node {
  private:
   CmpOp op_;
   NodePtr l_, r_;
+  const VarMemberNode* member_ = nullptr;  // l_, when compared with a string literal (r_)
+  std::string_view literal_;              // r_'s string
 };
 
 class ArithNode final : public Node {

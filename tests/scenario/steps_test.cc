@@ -308,7 +308,9 @@ steps:
   - id: out
     type: sink
     sink: {type: memory}
-    value: "{e: #input.raw.e, url: #input.raw.url, n: #input.raw.n}"
+    value: >-
+      {e: #input.raw.e, url: #input.raw.url, n: #input.raw.n, pv: #input.raw.e == 'pv',
+       other: #input.raw.e != 'pv', has_url: #input.raw.url != null, no_x: #input.raw.x == null}
 )Y");
   Runner runner(scenario);
   const std::vector<std::string> texts = {

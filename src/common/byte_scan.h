@@ -8,33 +8,11 @@
 #include <cstring>
 #include <string_view>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 namespace streamrec::common {
 
 //! Sixteen bytes as a GCC vector (SSE2 on x86-64, NEON on arm64). Comparisons give 0xff per
 //! byte where they hold.
 using Bytes16 = uint8_t __attribute__((vector_size(16)));
-
-//! One bit per byte of a comparison result (0xff where it held): bit i for byte i.
-inline uint32_t ByteBits(Bytes16 marks) {
-#if defined(__SSE2__)
-  __m128i v;
-  std::memcpy(&v, &marks, sizeof(v));
-  return static_cast<uint32_t>(_mm_movemask_epi8(v));
-#else
-  static_assert(std::endian::native == std::endian::little);
-  uint64_t halves[2];
-  std::memcpy(halves, &marks, sizeof(halves));
-  // Gathers the top bit of each byte into the top byte, in order.
-  auto pack = [](uint64_t h) {
-    return static_cast<uint32_t>(((h & 0x8080808080808080ULL) * 0x0002040810204081ULL) >> 56);
-  };
-  return pack(halves[0]) | (pack(halves[1]) << 8);
-#endif
-}
 
 //! The first position at or after `from` whose byte matches, or text.size(): `block(Bytes16)`
 //! marks the matching bytes of sixteen (0xff, as a comparison gives), `byte(unsigned char)`

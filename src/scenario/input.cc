@@ -1,8 +1,6 @@
 #include "scenario/input.h"
 
-#include <bit>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,10 +57,8 @@ Value ObjectOrNull(const std::string& json) {
 
 // The collector writes tracker fields as a minified JSON object of strings without escapes
 // (`{"schema":"iglu:…","e":"pv","url":"https://…"}`). Such text is read here in one pass, sixteen
-// bytes at a time: no byte may be a control byte, non-ASCII or a backslash, and the quotes must
-// fall where that shape puts them (so nothing else lies between the strings). Anything else
-// (escapes, non-ASCII bytes, other value types, spaces) goes to simdjson, which then also
-// validates it. Both read the same fields from text they both accept.
+// bytes at a time; anything else (escapes, non-ASCII bytes, other value types, spaces) goes to
+// simdjson, which then also validates it. Both read the same fields from text they both accept.
 class FlatStringObjectScanner {
  public:
   explicit FlatStringObjectScanner(std::string_view text) : text_(text) {}
@@ -71,58 +67,47 @@ class FlatStringObjectScanner {
   //! text is not such an object.
   template <typename F>
   bool Scan(F&& on_field) {
-    const size_t n = text_.size();
-    if (n < 2 || text_.front() != '{' || text_.back() != '}') return false;
-    size_t from = 0;
-    for (; from + 16 <= n; from += 16) {
-      common::Bytes16 b;
-      std::memcpy(&b, text_.data() + from, 16);
-      // A byte is below 0x20 or above 0x7f exactly when it minus 0x20 (wrapping) is 0x60 or more.
-      if (common::ByteBits((b - 0x20 >= 0x60) | (b == '\\'))) return false;
-      for (uint32_t quotes = common::ByteBits(b == '"'); quotes; quotes &= quotes - 1) {
-        if (!Quote(from + std::countr_zero(quotes), on_field)) return false;
-      }
-    }
-    for (; from < n; ++from) {
-      const auto c = static_cast<unsigned char>(text_[from]);
-      if (c < 0x20 || c >= 0x80 || c == '\\') return false;
-      if (c == '"' && !Quote(from, on_field)) return false;
-    }
-    // The last value's closing quote right before the '}', or no field at all.
-    return quotes_ == 0 ? n == 2 : quotes_ % 4 == 0 && last_ + 2 == n;
+    if (!Take('{')) return false;
+    if (Take('}')) return AtEnd();
+    do {
+      std::string_view key, value;
+      if (!String(&key) || !Take(':') || !String(&value)) return false;
+      on_field(key, value);
+    } while (Take(','));
+    return Take('}') && AtEnd();
   }
 
  private:
-  // The next quote of `{"k":"v","k":"v"}`, at `at`: a key's opening one right after the '{' or
-  // a ','; its closing one anywhere; the value's opening one right after the ':'; its closing
-  // one anywhere (then the field is complete).
-  template <typename F>
-  bool Quote(size_t at, F& on_field) {
-    switch (quotes_++ % 4) {
-      case 0:
-        if (quotes_ == 1 ? at != 1 : at != last_ + 2 || text_[last_ + 1] != ',') return false;
-        key_open_ = at;
-        break;
-      case 1:
-        key_close_ = at;
-        break;
-      case 2:
-        if (at != key_close_ + 2 || text_[key_close_ + 1] != ':') return false;
-        value_open_ = at;
-        break;
-      default:
-        on_field(text_.substr(key_open_ + 1, key_close_ - key_open_ - 1),
-                 text_.substr(value_open_ + 1, at - value_open_ - 1));
-        last_ = at;
-        break;
+  bool AtEnd() const { return pos_ == text_.size(); }
+  bool Take(char c) {
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
     }
+    return false;
+  }
+  // A string of printable ASCII bytes without escapes.
+  bool String(std::string_view* out) {
+    if (!Take('"')) return false;
+    const size_t begin = pos_;
+    const size_t end = FindSpecial(begin);
+    if (end == text_.size() || text_[end] != '"') return false;
+    *out = text_.substr(begin, end - begin);
+    pos_ = end + 1;
     return true;
+  }
+  // The first byte from `from` that is a quote, a backslash, a control byte or not ASCII;
+  // text_.size() when none.
+  size_t FindSpecial(size_t from) const {
+    // A byte is below 0x20 or above 0x7f exactly when it minus 0x20 (wrapping) is 0x60 or more.
+    return common::FindFirstByte(
+        text_, from,
+        [](common::Bytes16 b) { return (b - 0x20 >= 0x60) | (b == '"') | (b == '\\'); },
+        [](unsigned char b) { return b < 0x20 || b >= 0x80 || b == '"' || b == '\\'; });
   }
 
   std::string_view text_;
-  size_t quotes_ = 0;  // seen so far
-  size_t key_open_ = 0, key_close_ = 0, value_open_ = 0;
-  size_t last_ = 0;  // the latest value's closing quote
+  size_t pos_ = 0;
 };
 
 }  // namespace

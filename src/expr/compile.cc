@@ -629,12 +629,20 @@ class UrlMatchFieldNode final : public Node {
         call_(std::move(call)),
         name_(std::move(name)),
         param_(call_->url_pattern()->Find(name_)),
-        null_safe_(null_safe) {}
+        null_safe_(null_safe),
+        url_member_(dynamic_cast<const VarMemberNode*>(&call_->arg(0))) {}
 
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
+    // `#input.raw.url`: read where it lies (a null URL makes url_match null, as below).
+    const NativeRecord::MemberView url =
+        url_member_ ? url_member_->Peek(ctx) : NativeRecord::MemberView{};
     Value scratches[3];
     const Value* args[3];
-    if (call_->EvalArgs(ctx, scratches, args)) {
+    if (url.kind == NativeRecord::MemberView::kString) {
+      if (UrlMatchField(url.text, *call_->url_pattern(), param_, scratch)) return scratch;
+    } else if (url.kind == NativeRecord::MemberView::kNull) {
+      // url_match(null, …) is null.
+    } else if (call_->EvalArgs(ctx, scratches, args)) {
       if (UrlMatchField(args[0]->as_string(), *call_->url_pattern(), param_, scratch)) {
         return scratch;
       }
@@ -653,6 +661,7 @@ class UrlMatchFieldNode final : public Node {
   std::string name_;
   size_t param_;  // in the pattern's names, SIZE_MAX when it has no such one
   bool null_safe_;
+  const VarMemberNode* url_member_;  // the URL argument, when it is `#var.field.member`
 };
 
 enum class LambdaFn { kFilter, kMap, kAny, kAll };
@@ -1331,8 +1340,13 @@ bool Program::EvalWith(const Env& env, Value& scratch, Status* error, F&& use) c
     *error = TooFewVariables();
     return false;
   }
-  // `#var` alone (a group or coalesce key, a model input): its value as it is, no context.
-  if (root_var_ != SIZE_MAX && !env.natives()[root_var_]) return use(env.Get(root_var_), scratch);
+  // `#var` alone (a group or coalesce key, a model input), or `#input.field`: read without an
+  // evaluation context (neither can fail that way).
+  if (root_var_ != SIZE_MAX) {
+    const NativeRecord* native = env.natives()[root_var_];
+    if (root_field_ == SIZE_MAX && !native) return use(env.Get(root_var_), scratch);
+    if (root_field_ != SIZE_MAX && native) return use(native->Field(root_field_, scratch), scratch);
+  }
   return WithContext(*this, env, num_vars_, num_locals_, source_, [&](EvalContext& ctx) {
     const Value& v = root_->Eval(ctx, scratch);
     if (ctx.failed) {
@@ -1417,6 +1431,10 @@ Result<Program> Compile(std::string_view source, const Schema& schema,
   }
   program.result_type_ = root->type();
   if (const auto* var = dynamic_cast<const VarNode*>(root.get())) program.root_var_ = var->slot();
+  if (const auto* field = dynamic_cast<const VarFieldNode*>(root.get())) {
+    program.root_var_ = field->slot();
+    program.root_field_ = field->index();
+  }
   program.root_ = std::shared_ptr<const Node>(std::move(root));
   program.num_vars_ = schema.size();
   program.num_locals_ = compiler.num_locals();

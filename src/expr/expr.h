@@ -173,7 +173,10 @@ class Program {
   std::string source_;
   size_t num_vars_ = 0;
   size_t num_locals_ = 0;
-  size_t root_var_ = SIZE_MAX;  // the variable's slot when the expression is `#var` alone
+  // When the expression is `#var` alone or `#var.field` (a record field by position): the slot
+  // and the field.
+  size_t root_var_ = SIZE_MAX;
+  size_t root_field_ = SIZE_MAX;
 };
 
 //! Parses, type-checks and compiles `source` against the variables of `schema`.

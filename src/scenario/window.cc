@@ -109,10 +109,16 @@ bool WindowState::Add(std::string_view key, int64_t time_ms, std::span<Value> in
     return lo;
   };
   size_t inserted = bound(time_ms, true);
-  auto row = group.rows.begin() + static_cast<ptrdiff_t>(inserted * stride_);
-  row = group.rows.emplace(row, expr::TimeMs{time_ms});
-  group.rows.insert(row + 1, std::make_move_iterator(inputs.begin()),
-                    std::make_move_iterator(inputs.begin() + static_cast<ptrdiff_t>(stride_ - 1)));
+  if (inserted == Size(group)) {
+    // In time order, the usual case: appended, without the general insert's shifting.
+    group.rows.emplace_back(expr::TimeMs{time_ms});
+    for (size_t a = 0; a + 1 < stride_; ++a) group.rows.push_back(std::move(inputs[a]));
+  } else {
+    auto row = group.rows.begin() + static_cast<ptrdiff_t>(inserted * stride_);
+    row = group.rows.emplace(row, expr::TimeMs{time_ms});
+    group.rows.insert(row + 1, std::make_move_iterator(inputs.begin()),
+                      std::make_move_iterator(inputs.begin() + static_cast<ptrdiff_t>(stride_ - 1)));
+  }
   ++items_;
   group.watermark_ms = std::max(group.watermark_ms, time_ms);
 

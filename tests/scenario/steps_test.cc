@@ -310,7 +310,8 @@ steps:
     sink: {type: memory}
     value: >-
       {e: #input.raw.e, url: #input.raw.url, n: #input.raw.n, pv: #input.raw.e == 'pv',
-       other: #input.raw.e != 'pv', has_url: #input.raw.url != null, no_x: #input.raw.x == null}
+       other: #input.raw.e != 'pv', has_url: #input.raw.url != null, no_x: #input.raw.x == null,
+       slug: url_match(#input.raw.url, '/products/{slug}')?.slug}
 )Y");
   Runner runner(scenario);
   const std::vector<std::string> texts = {

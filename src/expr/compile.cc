@@ -25,12 +25,18 @@ const Value kNullValue;
 
 std::string TypeName(const Value& v) { return KindName(v.kind()); }
 
-// null and false are false; anything else but true is an error.
-bool Truthy(EvalContext& ctx, const Value& v, int pos, const char* what) {
-  if (v.is_bool()) return v.as_bool();
-  if (v.is_null()) return false;
+[[gnu::cold, gnu::noinline]] bool NotABool(EvalContext& ctx, const Value& v, int pos,
+                                          const char* what) {
   ctx.Fail(pos, std::string(what) + " needs a bool, got " + TypeName(v));
   return false;
+}
+
+// null and false are false; anything else but true is an error. Inline: every condition and
+// `&&` / `||` operand goes through it.
+inline bool Truthy(EvalContext& ctx, const Value& v, int pos, const char* what) {
+  if (v.is_bool()) return v.as_bool();
+  if (v.is_null()) return false;
+  return NotABool(ctx, v, pos, what);
 }
 
 // ---- nodes --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
 #include "expr/json.h"
 #include "expr/time_util.h"
@@ -50,7 +51,13 @@ void Value::AssignString(std::string_view s) {
   if (is_string() && as_string() == s) return;  // e.g. a tracker field that every event repeats
   if (s.size() <= kMaxInline) {
     if (rep_ == Rep::kInlineString) {
-      inline_.assign(s);  // within the SSO buffer
+      if (s.size() <= inline_.size()) {
+        // Within the SSO buffer, without assign()'s general path (memmove: `s` may overlap).
+        std::memmove(inline_.data(), s.data(), s.size());
+        inline_.resize(s.size());
+      } else {
+        inline_.assign(s);
+      }
       return;
     }
   } else if (rep_ == Rep::kString) {

@@ -84,6 +84,12 @@ TEST(ValueTest, UniqueStorageIsWritableOnlyWhenUnshared) {
   text.AssignString("short");
   text.AssignString("tiny");
   EXPECT_EQ(text, Value("tiny"));
+  text.AssignString("longer");  // inline, growing
+  EXPECT_EQ(text, Value("longer"));
+  text.AssignString(std::string_view(text.as_string()).substr(2));  // overlapping itself
+  EXPECT_EQ(text, Value("nger"));
+  text.AssignString("");
+  EXPECT_EQ(text, Value(""));
   Value number(5);
   number.AssignString(std::string(20, 'n'));
   EXPECT_EQ(number.as_string(), std::string(20, 'n'));

@@ -23,6 +23,13 @@ namespace {
 
 const Value kNullValue;
 
+// A value that exists already, as a StringPeek.
+StringPeek Peek(const Value& v) {
+  if (v.is_string()) return {StringPeek::kString, v.as_string()};
+  if (v.is_null()) return {StringPeek::kNull};
+  return {};
+}
+
 std::string TypeName(const Value& v) { return KindName(v.kind()); }
 
 [[gnu::cold, gnu::noinline]] bool NotABool(EvalContext& ctx, const Value& v, int pos,
@@ -46,6 +53,7 @@ class ConstNode final : public Node {
   ConstNode(Value v, Type t, int pos) : Node(std::move(t), pos), value_(std::move(v)) {}
   const Value& Eval(EvalContext&, Value&) const override { return value_; }
   const Value* constant() const override { return &value_; }
+  StringPeek PeekString(EvalContext&) const override { return Peek(value_); }
 
  private:
   Value value_;
@@ -60,6 +68,10 @@ class VarNode final : public Node {
       return scratch;
     }
     return ctx.vars[slot_];
+  }
+  StringPeek PeekString(EvalContext& ctx) const override {
+    if (ctx.natives && ctx.natives[slot_]) return {};
+    return Peek(ctx.vars[slot_]);
   }
   size_t slot() const { return slot_; }
 
@@ -160,9 +172,9 @@ class VarFieldNode final : public Node {
     return native ? native->Member(index_, key, scratch) : nullptr;
   }
   //! Member `key` as it lies in the native record (NativeRecord::PeekMember), or kUnknown.
-  NativeRecord::MemberView PeekMember(EvalContext& ctx, std::string_view key) const {
+  StringPeek PeekMember(EvalContext& ctx, std::string_view key) const {
     const NativeRecord* native = Native(ctx);
-    return native ? native->PeekMember(index_, key) : NativeRecord::MemberView{};
+    return native ? native->PeekMember(index_, key) : StringPeek{};
   }
 
  private:
@@ -190,12 +202,11 @@ class VarMemberNode final : public Node {
     return member_.Read(ctx, field_->Eval(ctx, scratch), scratch);
   }
   bool IsNull(EvalContext& ctx) const override {
-    const NativeRecord::MemberView view = Peek(ctx);
-    if (view.kind == NativeRecord::MemberView::kUnknown) return Node::IsNull(ctx);
-    return view.kind == NativeRecord::MemberView::kNull;
+    const StringPeek peek = PeekString(ctx);
+    if (peek.kind == StringPeek::kUnknown) return Node::IsNull(ctx);
+    return peek.kind == StringPeek::kNull;
   }
-  //! The member as it lies in the native record, without making its value, or kUnknown.
-  NativeRecord::MemberView Peek(EvalContext& ctx) const {
+  StringPeek PeekString(EvalContext& ctx) const override {
     return field_->PeekMember(ctx, member_.name());
   }
 
@@ -363,21 +374,18 @@ class CompareNode final : public Node {
  public:
   CompareNode(CmpOp op, NodePtr l, NodePtr r, int pos)
       : Node(Type::Bool(), pos), op_(op), l_(std::move(l)), r_(std::move(r)) {
-    // `#input.raw.e == 'pv'`: the member compared where it lies, without making its value.
+    // `#input.raw.e == 'pv'`: compared where it lies, without making its value.
     if (op_ != CmpOp::kEq && op_ != CmpOp::kNe) return;
     const Value* literal = r_->constant();
-    if (literal && literal->is_string()) {
-      member_ = dynamic_cast<const VarMemberNode*>(l_.get());
-      if (member_) literal_ = literal->as_string();
-    }
+    if (literal && literal->is_string()) literal_ = literal->as_string();
   }
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
     static const Value kTrue(true), kFalse(false);
-    if (member_) {
-      const NativeRecord::MemberView view = member_->Peek(ctx);
-      if (view.kind != NativeRecord::MemberView::kUnknown) {
-        // A null member equals no string.
-        const bool eq = view.kind == NativeRecord::MemberView::kString && view.text == literal_;
+    if (literal_) {
+      const StringPeek peek = l_->PeekString(ctx);
+      if (peek.kind != StringPeek::kUnknown) {
+        // Null equals no string.
+        const bool eq = peek.kind == StringPeek::kString && peek.text == *literal_;
         return (op_ == CmpOp::kEq) == eq ? kTrue : kFalse;
       }
     }
@@ -435,8 +443,7 @@ class CompareNode final : public Node {
  private:
   CmpOp op_;
   NodePtr l_, r_;
-  const VarMemberNode* member_ = nullptr;  // l_, when compared with a string literal (r_)
-  std::string_view literal_;              // r_'s string
+  std::optional<std::string_view> literal_;  // r_'s string, when it is a string literal
 };
 
 class ArithNode final : public Node {
@@ -558,6 +565,10 @@ class ElvisNode final : public Node {
     if (!a.is_null()) return a;
     return b_->Eval(ctx, scratch);
   }
+  StringPeek PeekString(EvalContext& ctx) const override {
+    const StringPeek a = a_->PeekString(ctx);
+    return a.kind == StringPeek::kNull ? b_->PeekString(ctx) : a;
+  }
 
  private:
   NodePtr a_, b_;
@@ -574,9 +585,17 @@ class CallNode final : public Node {
         null_safe_(null_safe),
         regex_(std::move(regex)),
         simple_(std::move(simple)),
-        url_pattern_(std::move(url_pattern)) {}
+        url_pattern_(std::move(url_pattern)),
+        simple_match_(simple_ && std::string_view(fn_->name) == "regex_match") {}
 
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
+    if (simple_match_) {
+      // A schema check (`regex_match(#input.raw.schema ?: '', '^iglu:…$')`) on the text where it
+      // lies.
+      static const Value kTrue(true), kFalse(false);
+      const StringPeek text = args_[0]->PeekString(ctx);
+      if (text.kind == StringPeek::kString) return simple_->Match(text.text) ? kTrue : kFalse;
+    }
     Value scratches[3];
     const Value* args[3];
     if (!EvalArgs(ctx, scratches, args)) return kNullValue;
@@ -622,6 +641,7 @@ class CallNode final : public Node {
   std::unique_ptr<RE2> regex_;
   std::optional<SimplePattern> simple_;
   std::optional<UrlPattern> url_pattern_;
+  bool simple_match_;  // regex_match with a simple literal pattern
 };
 
 // `url_match(url, 'pattern')?.name`: the parameter without building url_match's map, the
@@ -635,18 +655,16 @@ class UrlMatchFieldNode final : public Node {
         call_(std::move(call)),
         name_(std::move(name)),
         param_(call_->url_pattern()->Find(name_)),
-        null_safe_(null_safe),
-        url_member_(dynamic_cast<const VarMemberNode*>(&call_->arg(0))) {}
+        null_safe_(null_safe) {}
 
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
     // `#input.raw.url`: read where it lies (a null URL makes url_match null, as below).
-    const NativeRecord::MemberView url =
-        url_member_ ? url_member_->Peek(ctx) : NativeRecord::MemberView{};
+    const StringPeek url = call_->arg(0).PeekString(ctx);
     Value scratches[3];
     const Value* args[3];
-    if (url.kind == NativeRecord::MemberView::kString) {
+    if (url.kind == StringPeek::kString) {
       if (UrlMatchField(url.text, *call_->url_pattern(), param_, scratch)) return scratch;
-    } else if (url.kind == NativeRecord::MemberView::kNull) {
+    } else if (url.kind == StringPeek::kNull) {
       // url_match(null, …) is null.
     } else if (call_->EvalArgs(ctx, scratches, args)) {
       if (UrlMatchField(args[0]->as_string(), *call_->url_pattern(), param_, scratch)) {
@@ -667,7 +685,6 @@ class UrlMatchFieldNode final : public Node {
   std::string name_;
   size_t param_;  // in the pattern's names, SIZE_MAX when it has no such one
   bool null_safe_;
-  const VarMemberNode* url_member_;  // the URL argument, when it is `#var.field.member`
 };
 
 enum class LambdaFn { kFilter, kMap, kAny, kAll };

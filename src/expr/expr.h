@@ -57,14 +57,10 @@ class NativeRecord {
     return nullptr;
   }
   //! Member `key` of map field `index` as it lies, without making its value, for a record that
-  //! can tell (a test for null, a comparison with a string): kUnknown when it cannot (then
-  //! Member / Field answer), kNull when absent or null, kString with `text` (valid while the
-  //! record lives).
-  struct MemberView {
-    enum Kind : uint8_t { kUnknown, kNull, kString } kind = kUnknown;
-    std::string_view text;
-  };
-  virtual MemberView PeekMember(size_t /*index*/, std::string_view /*key*/) const { return {}; }
+  //! can tell (a test for null, a comparison with a string): kNull when absent or null, the text
+  //! (valid while the record lives), or kUnknown when it cannot tell that way (then Member /
+  //! Field answer).
+  virtual StringPeek PeekMember(size_t /*index*/, std::string_view /*key*/) const { return {}; }
   //! Whether field `index` is null (`#input.raw != null`), without making it where cheaper.
   virtual bool FieldIsNull(size_t index) const {
     Value scratch;

@@ -45,6 +45,9 @@ class Node {
     Value scratch;
     return Eval(ctx, scratch).is_null();
   }
+  //! The result read where it lies when that is cheaper than making it (a literal, a string
+  //! variable, a native record's member): see StringPeek. kUnknown by default.
+  virtual StringPeek PeekString(EvalContext&) const { return {}; }
   const Type& type() const { return type_; }
   int pos() const { return pos_; }
 

@@ -223,6 +223,14 @@ struct MapEntry {
   Value value;
 };
 
+//! A result read where it lies, without making a Value (Node::PeekString): a string's text
+//! (valid while what holds it is unchanged), null, or kUnknown (anything else, or a node that
+//! cannot tell that way: evaluate it instead).
+struct StringPeek {
+  enum Kind : uint8_t { kUnknown, kNull, kString } kind = kUnknown;
+  std::string_view text;
+};
+
 //! Text for to_string() and string concatenation: strings as they are, numbers in shortest
 //! round-trip form, time as ISO 8601 UTC, lists and maps as JSON.
 std::string ToText(const Value& value);

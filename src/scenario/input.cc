@@ -224,16 +224,17 @@ const Value* EventInput::Member(size_t index, std::string_view key, Value&) cons
   return field == p.fields.size() ? &kNull : &p.MakeValue(field);
 }
 
-expr::NativeRecord::MemberView EventInput::PeekMember(size_t index, std::string_view key) const {
+expr::StringPeek EventInput::PeekMember(size_t index, std::string_view key) const {
   if (!ReadsRawText(index) || !RawParsed()) return {};
   const RawFieldsParser::Impl& p = *parser_.impl_;
   const size_t i = p.Find(key);
-  if (i == p.fields.size()) return {MemberView::kNull};
-  if (p.scanned) return {MemberView::kString, p.fields[i].text};
+  using expr::StringPeek;
+  if (i == p.fields.size()) return {StringPeek::kNull};
+  if (p.scanned) return {StringPeek::kString, p.fields[i].text};
   const simdjson::dom::element& json = p.fields[i].json;
-  if (json.is_null()) return {MemberView::kNull};
+  if (json.is_null()) return {StringPeek::kNull};
   std::string_view text;
-  if (json.get_string().get(text) == simdjson::SUCCESS) return {MemberView::kString, text};
+  if (json.get_string().get(text) == simdjson::SUCCESS) return {StringPeek::kString, text};
   return {};
 }
 

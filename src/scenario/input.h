@@ -58,7 +58,7 @@ class EventInput final : public expr::NativeRecord {
   expr::Value ToValue() const override;
   const expr::Value* Member(size_t index, std::string_view key,
                             expr::Value& scratch) const override;
-  MemberView PeekMember(size_t index, std::string_view key) const override;
+  expr::StringPeek PeekMember(size_t index, std::string_view key) const override;
   bool FieldIsNull(size_t index) const override;
 
  private:

@@ -40,6 +40,22 @@ TEST_F(FunctionsTest, Regex) {
   EXPECT_EQ(Run("regex_match(#s, 'l+' + '')"), "true");
 }
 
+// Strings compared or matched where they lie (a variable, a literal, `?:` of them) answer as
+// evaluated values do.
+TEST_F(FunctionsTest, StringsReadInPlace) {
+  EXPECT_EQ(Run("#s == 'Hello'"), "true");
+  EXPECT_EQ(Run("#s != 'Hello'"), "false");
+  EXPECT_EQ(Run("#s == 'hello'"), "false");
+  EXPECT_EQ(Run("(#s ?: 'x') == 'Hello'"), "true");
+  EXPECT_EQ(Run("(#input.none ?: 'x') == 'x'"), "true");
+  EXPECT_EQ(Run("#input.none == 'x'"), "false");
+  EXPECT_EQ(Run("#input.qty == 'x'"), "ERROR: column 12: cannot compare int with string");
+  EXPECT_EQ(Run("regex_match(#s, '^Hel')"), "true");
+  EXPECT_EQ(Run("regex_match(#s ?: '', 'x$')"), "false");
+  EXPECT_EQ(Run("regex_match(#input.none ?: '', '^$')"), "true");
+  EXPECT_EQ(Run("regex_match(#input.none, '^$')"), "null");
+}
+
 TEST_F(FunctionsTest, Urls) {
   EXPECT_EQ(Run("url_path(#input.url)"), "\"/products/red-shoe\"");
   EXPECT_EQ(RunBoth("url_path('/a/b?x=1')"), "\"/a/b\"");

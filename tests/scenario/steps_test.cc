@@ -311,7 +311,8 @@ steps:
     value: >-
       {e: #input.raw.e, url: #input.raw.url, n: #input.raw.n, pv: #input.raw.e == 'pv',
        other: #input.raw.e != 'pv', has_url: #input.raw.url != null, no_x: #input.raw.x == null,
-       slug: url_match(#input.raw.url, '/products/{slug}')?.slug}
+       slug: url_match(#input.raw.url, '/products/{slug}')?.slug,
+       e_pv: regex_match(#input.raw.e ?: '', '^p[v]$'), e_or_x: (#input.raw.e ?: 'x') == 'x'}
 )Y");
   Runner runner(scenario);
   const std::vector<std::string> texts = {

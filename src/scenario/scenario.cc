@@ -1190,9 +1190,14 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
   }
   env.set_now_ms(event.timestamp_ms);
   if (saved) {
-    // A deferred run's variables (`#input` is bound above, from its event).
-    for (size_t slot = kInputSlot + 1; slot < saved->size() && slot < env.size(); ++slot) {
-      env.Set(slot, std::move((*saved)[slot]));
+    // A deferred run's variables (`#input` is bound above, from its event): its storage and the
+    // env's (all null) trade places.
+    if (saved->size() == env.size()) {
+      env.SwapValues(*saved);
+    } else {
+      for (size_t slot = kInputSlot + 1; slot < saved->size() && slot < env.size(); ++slot) {
+        env.Set(slot, std::move((*saved)[slot]));
+      }
     }
   }
 

@@ -301,6 +301,20 @@ class MapNode final : public Node {
   MapNode(std::vector<std::string> keys, std::vector<NodePtr> items, Type t, int pos)
       : Node(std::move(t), pos), keys_(std::move(keys)), items_(std::move(items)) {}
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
+    // A record this node made before (a caller that keeps its scratch: a sink's value) is
+    // refilled in place when nobody else holds it: no keys copied, no allocation.
+    if (Map* last = scratch.UniqueMap(); last && SameKeys(*last)) {
+      for (size_t i = 0; i < items_.size(); ++i) {
+        Value s;
+        const Value& v = items_[i]->Eval(ctx, s);
+        if (&v == &s) {
+          (*last)[i].value = std::move(s);
+        } else {
+          (*last)[i].value = v;
+        }
+      }
+      return scratch;
+    }
     Map out;
     out.reserve(items_.size());
     for (size_t i = 0; i < items_.size(); ++i) {
@@ -312,6 +326,14 @@ class MapNode final : public Node {
   }
 
  private:
+  bool SameKeys(const Map& m) const {
+    if (m.size() != keys_.size()) return false;
+    for (size_t i = 0; i < keys_.size(); ++i) {
+      if (m[i].key != keys_[i]) return false;
+    }
+    return true;
+  }
+
   std::vector<std::string> keys_;
   std::vector<NodePtr> items_;
 };

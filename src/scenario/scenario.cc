@@ -1105,6 +1105,7 @@ struct Runner::RunScratch {
   // By node: last event's recommend / rules output, likewise. Kept between events (item ids and
   // scores only, like the window records) so that the next event can refill it.
   std::vector<Value> scored_lists;
+  std::vector<Value> sink_values;
   ModelInputs model_inputs;
   RawFieldsParser raw_parser;  // `#input.raw`'s JSON, parsed once per event
   bool in_use = false;  // Run on this thread is already using it (a sink that runs a scenario)
@@ -1118,6 +1119,12 @@ struct Runner::RunScratch {
   Value* ScoredList(size_t node) {
     if (scored_lists.size() <= node) scored_lists.resize(node + 1);
     return &scored_lists[node];
+  }
+  //! By node: a sink step's last value, for its expression to refill (fields null between
+  //! events).
+  Value& SinkValue(size_t node) {
+    if (sink_values.size() <= node) sink_values.resize(node + 1);
+    return sink_values[node];
   }
   //! Last event's record of window step `node` when nobody else holds it, else a spare one (or
   //! null: the window step then makes one).
@@ -1480,9 +1487,12 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
         break;
       }
       case StepType::kSink: {
-        Value value;
+        // Last event's value (a record), refilled when the expression makes one like it.
+        Value& made = scratch.SinkValue(node);
+        const Value* value = &made;
         if (step.value) {
-          if (!step.value->EvalTo(env, value, &status)) {
+          value = step.value->EvalRef(env, made, &status);
+          if (!value) {
             fail("value", status);
             break;
           }
@@ -1491,15 +1501,21 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
           for (size_t slot = 1; slot < env.size(); ++slot) {
             if (!env.Get(slot).is_null()) vars.push_back({c.schema.name(slot), env.Get(slot)});
           }
-          value = Value(std::move(vars));
+          made = Value(std::move(vars));
         }
-        Status s = step.sink->Emit(SinkRecord{scenario_->name(), step.id, event, value});
+        Status s = step.sink->Emit(SinkRecord{scenario_->name(), step.id, event, *value});
+        if (options.trace) output = *value;
+        // Its fields let go of what they hold (model lists, window lists: reused when unshared).
+        if (expr::Map* fields = made.UniqueMap()) {
+          for (expr::MapEntry& field : *fields) field.value.Reset();
+        } else {
+          made.Reset();
+        }
         if (!s.ok()) {
           fail("sink", s);
           break;
         }
         ++trace.sinks;
-        if (options.trace) output = std::move(value);
         break;
       }
     }

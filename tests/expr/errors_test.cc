@@ -130,6 +130,26 @@ TEST_F(ErrorsTest, EvalRefReadsInPlace) {
   ASSERT_TRUE(made.ok());
   EXPECT_EQ(made->EvalRef(env_, scratch, &error), &scratch);
   EXPECT_EQ(ToJson(scratch), "8");
+  // A record made into a kept scratch is refilled there while nobody else holds it.
+  auto record = Compile("{n: #n, s: #s}", schema_);
+  ASSERT_TRUE(record.ok());
+  Value kept;
+  ASSERT_EQ(record->EvalRef(env_, kept, &error), &kept);
+  const Map* storage = &kept.as_map();
+  env_.Set(2, Value(int64_t{8}));
+  ASSERT_EQ(record->EvalRef(env_, kept, &error), &kept);
+  EXPECT_EQ(&kept.as_map(), storage) << "refilled in place";
+  EXPECT_EQ(ToJson(kept), R"({"n":8,"s":"Hello"})");
+  Value holder = kept;
+  env_.Set(2, Value(int64_t{9}));
+  ASSERT_EQ(record->EvalRef(env_, kept, &error), &kept);
+  EXPECT_EQ(ToJson(holder), R"({"n":8,"s":"Hello"})") << "a held record is never changed";
+  EXPECT_EQ(ToJson(kept), R"({"n":9,"s":"Hello"})");
+  auto other = Compile("{m: #n}", schema_);
+  ASSERT_TRUE(other.ok());
+  ASSERT_EQ(other->EvalRef(env_, kept, &error), &kept);
+  EXPECT_EQ(ToJson(kept), R"({"m":9})") << "another shape: made anew";
+
   auto failing = Compile("#input.e.x", schema_);
   ASSERT_TRUE(failing.ok());
   EXPECT_EQ(failing->EvalRef(env_, scratch, &error), nullptr);

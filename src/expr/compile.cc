@@ -373,21 +373,32 @@ class NegNode final : public Node {
   NodePtr x_;
 };
 
+// `a && b && c` (or `||`) as one node over its operands, in order, stopping at the first that
+// decides.
 class LogicNode final : public Node {
  public:
-  LogicNode(bool is_and, NodePtr l, NodePtr r, int pos)
-      : Node(Type::Bool(), pos), is_and_(is_and), l_(std::move(l)), r_(std::move(r)) {}
+  LogicNode(bool is_and, NodePtr l, NodePtr r, int pos) : Node(Type::Bool(), pos), is_and_(is_and) {
+    operands_.push_back(std::move(l));
+    operands_.push_back(std::move(r));
+  }
+  bool is_and() const { return is_and_; }
+  //! `this op r`, where `this` is the left side of the same operator.
+  void Append(NodePtr r) { operands_.push_back(std::move(r)); }
   const Value& Eval(EvalContext& ctx, Value& scratch) const override {
     static const Value kTrue(true), kFalse(false);
     const char* what = is_and_ ? "'&&'" : "'||'";
-    bool l = Truthy(ctx, l_->Eval(ctx, scratch), l_->pos(), what);
-    if (l != is_and_) return l ? kTrue : kFalse;  // short circuit
-    return Truthy(ctx, r_->Eval(ctx, scratch), r_->pos(), what) ? kTrue : kFalse;
+    for (const NodePtr& operand : operands_) {
+      // false for &&, true for ||: decided (short circuit)
+      if (Truthy(ctx, operand->Eval(ctx, scratch), operand->pos(), what) != is_and_) {
+        return is_and_ ? kFalse : kTrue;
+      }
+    }
+    return is_and_ ? kTrue : kFalse;
   }
 
  private:
   bool is_and_;
-  NodePtr l_, r_;
+  std::vector<NodePtr> operands_;
 };
 
 enum class CmpOp { kEq, kNe, kLt, kLe, kGt, kGe };
@@ -1110,6 +1121,10 @@ class Compiler {
       if (const Value* lv = l->constant();
           lv && lv->is_bool() && lv->as_bool() != is_and && options_.fold_constants) {
         return std::make_unique<ConstNode>(Value(!is_and), Type::Bool(), a.pos);
+      }
+      if (auto* chain = dynamic_cast<LogicNode*>(l.get()); chain && chain->is_and() == is_and) {
+        chain->Append(std::move(r));  // `a && b && c`: one node (a chain is never constant)
+        return l;
       }
       return Fold(std::make_unique<LogicNode>(is_and, std::move(l), std::move(r), a.pos),
                   {in0, in1});

@@ -1562,9 +1562,23 @@ struct DeferredRuns::Index {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  // The tenant, a NUL and the key: shops never share a key.
-  boost::unordered_flat_map<std::string, size_t, Hash, std::equal_to<>> at;
-  std::string lookup;  // reused for lookups
+  using Keys = boost::unordered_flat_map<std::string, size_t, Hash, std::equal_to<>>;
+  // Key -> position in runs_, by tenant (shops never share a key); most see one tenant.
+  std::vector<std::pair<std::string, Keys>> tenants;
+
+  Keys& For(std::string_view tenant) {
+    for (auto& [name, keys] : tenants) {
+      if (name == tenant) return keys;
+    }
+    return tenants.emplace_back(std::string(tenant), Keys()).second;
+  }
+  void Clear() {
+    if (tenants.size() > 16) {
+      tenants.clear();  // bounded: a batch of many shops does not leave its tables behind
+      return;
+    }
+    for (auto& tenant : tenants) tenant.second.clear();
+  }
 };
 
 DeferredRuns::DeferredRuns() : index_(std::make_unique<Index>()) {}
@@ -1577,18 +1591,16 @@ bool DeferredRuns::Keep(const Runner& runner, size_t from, const events::Event& 
                         const RunOptions& options, std::string_view key, expr::Env& env) {
   // `key` may be a variable's text: read before the variables are swapped out (the end).
   runner_ = &runner;
-  std::string& lookup = index_->lookup;
-  lookup.assign(event.tenant).push_back('\0');
-  lookup.append(key);
-  auto found = index_->at.find(std::string_view(lookup));
-  const bool replaced = found != index_->at.end();
+  Index::Keys& keys = index_->For(event.tenant);
+  auto found = keys.find(key);
+  const bool replaced = found != keys.end();
   Run* run;
   if (replaced) {
     run = &runs_[found->second];
     if (run->options.count) runner.counters_[from].Inc(kDropped);
   } else {
     if (used_ == runs_.size()) runs_.emplace_back();
-    index_->at.emplace(lookup, used_);
+    keys.emplace(std::string(key), used_);
     run = &runs_[used_++];
     run->key.assign(key);
   }
@@ -1611,7 +1623,7 @@ void DeferredRuns::RunAll(const std::function<void(const events::Event&)>& befor
     runner_->Run(*run.event, run.options, run.from, &run.vars);
   }
   used_ = 0;
-  index_->at.clear();
+  index_->Clear();
 }
 
 void DeferredRuns::Drop() {
@@ -1624,7 +1636,7 @@ void DeferredRuns::Drop() {
     for (Value& v : run.vars) v.Reset();
   }
   used_ = 0;
-  index_->at.clear();
+  index_->Clear();
 }
 
 std::vector<StepCounts> Runner::Counts() const {

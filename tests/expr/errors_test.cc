@@ -62,6 +62,13 @@ TEST_F(ErrorsTest, RuntimeErrorsWithAny) {
   EXPECT_EQ(Run("#input.e + 1"), "\"pv1\"");
   EXPECT_EQ(Run("#input.qty * #input.e"), "ERROR: column 12: cannot apply '*' to int and string");
   EXPECT_EQ(Run("#input.e && true"), "ERROR: column 8: '&&' needs a bool, got string");
+  // A chain is one node: each operand in order, stopping at the first that decides.
+  EXPECT_EQ(Run("#n > 1 && #n < 10 && #s == 'Hello'"), "true");
+  EXPECT_EQ(Run("#n > 1 && #n > 10 && #input.e"), "false") << "decided before the string";
+  EXPECT_EQ(Run("#n > 1 && #n < 10 && #input.e"), "ERROR: column 29: '&&' needs a bool, got string");
+  EXPECT_EQ(Run("#n == 0 || #n == 7 || #input.e"), "true");
+  EXPECT_EQ(Run("#n == 0 || #n == 1 || #n == 2"), "false");
+  EXPECT_EQ(Run("(#n == 0 || #n == 7) && (#s == 'x' || #s == 'Hello') && true"), "true");
   EXPECT_EQ(Run("lower(#input.qty)"),
             "ERROR: column 14: lower: argument 1 must be string, got int");
   EXPECT_EQ(Run("#input.qty / (#n - 7)"), "ERROR: column 12: division by zero");

@@ -425,6 +425,14 @@ steps:
   deferred.RunAll();
   EXPECT_EQ(sinks_.memory->Records().back(), R"({"u":"a","i":"i1"})");
 
+  // Shops never share a key: the same user id in two shops keeps two runs.
+  const auto other_shop = MakeEvent("a", "i5", 1004, EventType::kView, "shop2");
+  runner.Run(a1, {.defer = &deferred});
+  runner.Run(other_shop, {.defer = &deferred});
+  ASSERT_EQ(deferred.size(), 2u);
+  EXPECT_EQ(deferred.event(1).tenant, "shop2");
+  deferred.RunAll();
+
   // Another runner's events go to their end while this one's are kept.
   Runner other(scenario);
   runner.Run(a1, {.defer = &deferred});

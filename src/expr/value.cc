@@ -53,7 +53,7 @@ void Value::AssignString(std::string_view s) {
     if (rep_ == Rep::kInlineString) {
       if (s.size() <= inline_.size()) {
         // Within the SSO buffer, without assign()'s general path (memmove: `s` may overlap).
-        std::memmove(inline_.data(), s.data(), s.size());
+        if (!s.empty()) std::memmove(inline_.data(), s.data(), s.size());
         inline_.resize(s.size());
       } else {
         inline_.assign(s);

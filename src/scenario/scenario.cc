@@ -1045,7 +1045,14 @@ Runner::Runner(std::shared_ptr<const Scenario> scenario, common::Registry* metri
       }
     }
     if (steps[i].type != StepType::kWindow) continue;
-    if (steps[i].output_slot != SIZE_MAX) window_outputs_.emplace_back(i, steps[i].output_slot);
+    if (steps[i].output_slot != SIZE_MAX) {
+      window_outputs_.emplace_back(i, steps[i].output_slot);
+      const Scenario::Compiled& c = *scenario_->compiled_;
+      if (steps[i].next == c.coalesce_from && c.coalesce_by &&
+          c.coalesce_by->source() == steps[i].group_by->source()) {
+        coalesce_window_ = i;
+      }
+    }
     if (carry_from) {
       const auto& old_steps = carry_from->scenario_->compiled_->steps;
       for (size_t j = 0; j < old_steps.size(); ++j) {
@@ -1128,9 +1135,12 @@ struct Runner::RunScratch {
   }
   //! Last event's record of window step `node` when nobody else holds it, else a spare one (or
   //! null: the window step then makes one).
-  Value TakeWindowRecord(size_t node) {
+  Value& WindowRecord(size_t node) {
     if (window_records.size() <= node) window_records.resize(node + 1);
-    Value record = std::move(window_records[node]);
+    return window_records[node];
+  }
+  Value TakeWindowRecord(size_t node) {
+    Value record = std::move(WindowRecord(node));
     if (record.UniqueMap() || spare_records.size() <= node || spare_records[node].empty()) {
       return record;
     }
@@ -1148,6 +1158,15 @@ struct Runner::RunScratch {
     thread_local RunScratch scratch;
     return scratch;
   }
+};
+
+struct DeferredRuns::Run {
+  size_t from = 0;  // the `coalesce` step
+  const events::Event* event = nullptr;
+  RunOptions options;  // defer unset
+  std::string key;
+  std::vector<Value> vars;  // by slot, as the env had them at `from`; null once run or dropped
+  uint64_t window_version = 0;  // of its Runner::coalesce_window_ output (WindowOutput::version)
 };
 
 StepTrace Runner::Run(const events::Event& event, const RunOptions& options) const {
@@ -1209,6 +1228,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
   }
 
   Status status;  // of the evaluation that failed
+  uint64_t coalesce_window_version = 0;  // of coalesce_window_'s output for this event
   while (true) {
     const Scenario::Step& step = c.steps[node];
     NodeCounters& counters = counters_[node];
@@ -1222,8 +1242,9 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
         key_failed = true;
       } else if (!key->is_null()) {
         std::string buffer;
-        const bool replaced =
-            options.defer->Keep(*this, node, event, options, KeyView(*key, &buffer), env);
+        const bool replaced = options.defer->Keep(*this, node, event, options,
+                                                  KeyView(*key, &buffer), env,
+                                                  coalesce_window_version);
         if (replaced) {
           // The env now holds the replaced run's variables: its window records are spares.
           for (const auto& [window, slot] : window_outputs_) {
@@ -1338,17 +1359,45 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
         }
         if (outcome == Outcome::kError) break;
         WindowOutput window;
-        window.record = scratch.TakeWindowRecord(node);
         std::string key_buffer;
-        bool added = windows_[node]->Add(KeyView(*key, &key_buffer), time_ms, inputs, &window);
+        const std::string_view key_text = KeyView(*key, &key_buffer);
+        // The window right before the `coalesce` step, grouped by its key: this event's run
+        // will replace the run kept for that key, whose window record is updated for this one
+        // (what left the window dropped, the new item appended) instead of made again.
+        DeferredRuns::Run* replaced = nullptr;
+        if (node == coalesce_window_ && options.defer && !options.raw &&
+            options.defer->Accepts(*this)) {
+          replaced = options.defer->Kept(event.tenant, key_text);
+          if (replaced && replaced->window_version == 0) replaced = nullptr;
+        }
+        uint64_t previous = 0;
+        if (replaced) {
+          previous = replaced->window_version;
+          window.record = std::exchange(replaced->vars[step.output_slot], Value());
+          // Last event's record may be the same one (that user's previous event): let it go.
+          Value& last = scratch.WindowRecord(node);
+          if (last.is_map() && window.record.is_map() &&
+              &last.as_map() == &window.record.as_map()) {
+            last.Reset();
+          }
+        } else {
+          window.record = scratch.TakeWindowRecord(node);
+        }
+        bool added = windows_[node]->Add(key_text, time_ms, inputs, &window, previous);
         inputs.clear();  // moved from
         if (added) {
           if (options.trace) output = window.record;
           if (step.output_slot != SIZE_MAX) env.Set(step.output_slot, window.record);
+          if (node == coalesce_window_) coalesce_window_version = window.version;
         } else {
           outcome = Outcome::kLate;
+          if (replaced) {
+            // Late: no replacement comes; the kept run keeps its record.
+            replaced->vars[step.output_slot] = std::move(window.record);
+            break;
+          }
         }
-        scratch.window_records[node] = std::move(window.record);
+        scratch.WindowRecord(node) = std::move(window.record);
         break;
       }
       case StepType::kRecommend: {
@@ -1487,8 +1536,20 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
         break;
       }
       case StepType::kSink: {
-        // Last event's value (a record), refilled when the expression makes one like it.
+        // Last event's value (a record), refilled when the expression makes one like it. Its
+        // fields let go of what they hold once the step is done, whatever the outcome (this
+        // event's values must not outlive it; model and window lists are reused when unshared).
         Value& made = scratch.SinkValue(node);
+        struct ReleaseFields {
+          Value& made;
+          ~ReleaseFields() {
+            if (expr::Map* fields = made.UniqueMap()) {
+              for (expr::MapEntry& field : *fields) field.value.Reset();
+            } else {
+              made.Reset();
+            }
+          }
+        } release_fields{made};
         const Value* value = &made;
         if (step.value) {
           value = step.value->EvalRef(env, made, &status);
@@ -1504,18 +1565,12 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
           made = Value(std::move(vars));
         }
         Status s = step.sink->Emit(SinkRecord{scenario_->name(), step.id, event, *value});
-        if (options.trace) output = *value;
-        // Its fields let go of what they hold (model lists, window lists: reused when unshared).
-        if (expr::Map* fields = made.UniqueMap()) {
-          for (expr::MapEntry& field : *fields) field.value.Reset();
-        } else {
-          made.Reset();
-        }
         if (!s.ok()) {
           fail("sink", s);
           break;
         }
         ++trace.sinks;
+        if (options.trace) output = *value;
         break;
       }
     }
@@ -1549,13 +1604,6 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
   return trace;
 }
 
-struct DeferredRuns::Run {
-  size_t from = 0;  // the `coalesce` step
-  const events::Event* event = nullptr;
-  RunOptions options;  // defer unset
-  std::string key;
-  std::vector<Value> vars;  // by slot, as the env had them at `from`; null once run or dropped
-};
 
 struct DeferredRuns::Index {
   struct Hash {
@@ -1587,8 +1635,16 @@ DeferredRuns::~DeferredRuns() { Drop(); }
 const std::string& DeferredRuns::key(size_t i) const { return runs_[i].key; }
 const events::Event& DeferredRuns::event(size_t i) const { return *runs_[i].event; }
 
+DeferredRuns::Run* DeferredRuns::Kept(std::string_view tenant, std::string_view key) {
+  if (used_ == 0) return nullptr;
+  Index::Keys& keys = index_->For(tenant);
+  auto found = keys.find(key);
+  return found == keys.end() ? nullptr : &runs_[found->second];
+}
+
 bool DeferredRuns::Keep(const Runner& runner, size_t from, const events::Event& event,
-                        const RunOptions& options, std::string_view key, expr::Env& env) {
+                        const RunOptions& options, std::string_view key, expr::Env& env,
+                        uint64_t window_version) {
   // `key` may be a variable's text: read before the variables are swapped out (the end).
   runner_ = &runner;
   Index::Keys& keys = index_->For(event.tenant);
@@ -1608,6 +1664,7 @@ bool DeferredRuns::Keep(const Runner& runner, size_t from, const events::Event& 
   run->event = &event;
   run->options = options;
   run->options.defer = nullptr;
+  run->window_version = window_version;
   if (run->vars.size() != env.size()) {
     run->vars.clear();  // another scenario's variables (the storage of an earlier runner's run)
     run->vars.resize(env.size());

@@ -200,6 +200,9 @@ class Runner {
   std::vector<std::shared_ptr<WindowState>> windows_;  // by node; null for other steps
   //! (node, output slot) of each window step with an output variable.
   std::vector<std::pair<size_t, size_t>> window_outputs_;
+  //! The window step right before the `coalesce` step and grouped by its key, if any: an event
+  //! that reaches it will replace the run kept for its key (see the window step in Run).
+  size_t coalesce_window_ = SIZE_MAX;
 };
 
 //! The runs a scenario's `coalesce` step deferred (RunOptions::defer) until the caller has handed
@@ -237,8 +240,13 @@ class DeferredRuns {
   bool Accepts(const Runner& runner) const { return used_ == 0 || runner_ == &runner; }
   //! Keeps the rest of `event`'s run from step `from`, swapping the env's variables in; true
   //! when it replaced a kept run of the same key (the env then holds that run's variables).
+  //! `window_version`: of the output of the runner's window step right before `from`, grouped
+  //! by the same key (0 when none).
   bool Keep(const Runner& runner, size_t from, const events::Event& event,
-            const RunOptions& options, std::string_view key, expr::Env& env);
+            const RunOptions& options, std::string_view key, expr::Env& env,
+            uint64_t window_version);
+  //! The run kept for `key` of `tenant`, or nullptr.
+  Run* Kept(std::string_view tenant, std::string_view key);
 
   const Runner* runner_ = nullptr;
   std::vector<Run> runs_;  // [0, used_) kept; the rest only lend their storage to later runs

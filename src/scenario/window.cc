@@ -65,13 +65,23 @@ WindowSpec WithNames(WindowSpec spec) {
   return spec;
 }
 
+bool OnlyLists(const WindowSpec& spec) {
+  if (spec.kind != WindowKind::kSliding) return false;
+  for (AggregateKind a : spec.aggregates) {
+    if (a != AggregateKind::kList) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 WindowState::WindowState(WindowSpec spec)
-    : spec_(WithNames(std::move(spec))), stride_(spec_.aggregates.size() + 1) {}
+    : spec_(WithNames(std::move(spec))),
+      stride_(spec_.aggregates.size() + 1),
+      list_only_(OnlyLists(spec_)) {}
 
 bool WindowState::Add(std::string_view key, int64_t time_ms, std::span<Value> inputs,
-                      WindowOutput* out) {
+                      WindowOutput* out, uint64_t previous) {
   std::lock_guard lock(mu_);
   max_time_ms_ = std::max(max_time_ms_, time_ms);
   EvictExpired();
@@ -109,7 +119,11 @@ bool WindowState::Add(std::string_view key, int64_t time_ms, std::span<Value> in
     return lo;
   };
   size_t inserted = bound(time_ms, true);
-  if (inserted == Size(group)) {
+  const size_t before_add = Size(group);
+  const bool appended = inserted == before_add;
+  const bool update = list_only_ && previous != 0 && previous == group.version && appended &&
+                      spec_.aggregates.size() <= kMaxUpdatedLists;
+  if (appended) {
     // In time order, the usual case: appended, without the general insert's shifting.
     group.rows.emplace_back(expr::TimeMs{time_ms});
     for (size_t a = 0; a + 1 < stride_; ++a) group.rows.push_back(std::move(inputs[a]));
@@ -122,9 +136,23 @@ bool WindowState::Add(std::string_view key, int64_t time_ms, std::span<Value> in
   ++items_;
   group.watermark_ms = std::max(group.watermark_ms, time_ms);
 
-  size_t before = Size(group);
-  Purge(group);
-  size_t removed = before - Size(group);
+  group.version = ++last_version_;
+  out->version = group.version;
+
+  const size_t removed = Expired(group);
+  // What leaves, per aggregate, when the last output is updated rather than made again.
+  size_t removed_values[kMaxUpdatedLists] = {};
+  if (update) {
+    for (size_t i = 0; i < removed; ++i) {
+      for (size_t a = 0; a + 1 < stride_; ++a) {
+        removed_values[a] += !group.rows[i * stride_ + 1 + a].is_null();
+      }
+    }
+  }
+  if (removed > 0) {
+    group.rows.erase(group.rows.begin(),
+                     group.rows.begin() + static_cast<ptrdiff_t>(removed * stride_));
+  }
   items_ -= removed;
   // The event's own item may have been purged (an out-of-order event behind the sliding window,
   // or beyond max_items): its window is then computed without it.
@@ -161,7 +189,11 @@ bool WindowState::Add(std::string_view key, int64_t time_ms, std::span<Value> in
       break;
     }
   }
-  Aggregate(group, begin, end, out);
+  // Sliding: the window is the whole group, and its last item the one just added (unless it
+  // was dropped, beyond max_items).
+  if (!(update && inserted != SIZE_MAX && UpdateLists(group, removed_values, out))) {
+    Aggregate(group, begin, end, out);
+  }
   return true;
 }
 
@@ -177,7 +209,7 @@ void WindowState::EvictExpired() {
   }
 }
 
-void WindowState::Purge(Group& group) const {
+size_t WindowState::Expired(const Group& group) const {
   const size_t n = Size(group);
   auto time = [&](size_t i) { return Time(group, i); };
   size_t drop = 0;
@@ -208,10 +240,7 @@ void WindowState::Purge(Group& group) const {
     }
   }
   if (n - drop > spec_.max_items) drop = n - spec_.max_items;
-  if (drop > 0) {
-    group.rows.erase(group.rows.begin(),
-                     group.rows.begin() + static_cast<ptrdiff_t>(drop * stride_));
-  }
+  return drop;
 }
 
 void WindowState::Aggregate(const Group& group, size_t begin, size_t end, WindowOutput* out) const {
@@ -320,10 +349,38 @@ void WindowState::Aggregate(const Group& group, size_t begin, size_t end, Window
       }
     }
   }
-  (*record)[width].value = group.key_value;
-  (*record)[width + 1].value = Value(expr::TimeMs{out->start_ms});
-  (*record)[width + 2].value = Value(expr::TimeMs{out->end_ms});
-  (*record)[width + 3].value = Value(static_cast<int64_t>(out->items));
+  SetBounds(group, *record, *out);
+}
+
+void WindowState::SetBounds(const Group& group, expr::Map& record, const WindowOutput& out) const {
+  const size_t width = spec_.aggregates.size();
+  record[width].value = group.key_value;
+  record[width + 1].value = Value(expr::TimeMs{out.start_ms});
+  record[width + 2].value = Value(expr::TimeMs{out.end_ms});
+  record[width + 3].value = Value(static_cast<int64_t>(out.items));
+}
+
+bool WindowState::UpdateLists(const Group& group, const size_t* removed_values,
+                              WindowOutput* out) const {
+  const size_t width = spec_.aggregates.size();
+  expr::Map* record = out->record.UniqueMap();
+  if (!record || record->size() != width + 4) return false;
+  // Every list is checked before any is changed.
+  for (size_t a = 0; a < width; ++a) {
+    if ((*record)[a].key != spec_.names[a]) return false;
+    const expr::List* list = (*record)[a].value.UniqueList();
+    if (!list || list->size() < removed_values[a]) return false;
+  }
+  const size_t n = Size(group);
+  const Value* newest = &group.rows[(n - 1) * stride_];
+  for (size_t a = 0; a < width; ++a) {
+    expr::List& list = *(*record)[a].value.UniqueList();
+    list.erase(list.begin(), list.begin() + static_cast<ptrdiff_t>(removed_values[a]));
+    if (!newest[1 + a].is_null()) list.push_back(newest[1 + a]);
+  }
+  out->items = n;
+  SetBounds(group, *record, *out);
+  return true;
 }
 
 size_t WindowState::groups() const {

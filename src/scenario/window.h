@@ -47,6 +47,9 @@ struct WindowOutput {
   int64_t start_ms = 0;
   int64_t end_ms = 0;  //!< exclusive
   size_t items = 0;
+  //! The group's state this output describes: unique within the WindowState, changed by every
+  //! Add that changes the group.
+  uint64_t version = 0;
   //! {<aggregate name>: value, …, key, start, end, size}: the aggregates in spec order, then
   //! the group key and the window's bounds (times) and item count.
   expr::Value record;
@@ -64,7 +67,13 @@ class WindowState {
   //! tumbling, the epoch-aligned [k·size, (k+1)·size) holding the event's time; session, the run
   //! of items around the event separated by gaps shorter than `gap`, [first, last + gap).
   //! `inputs` are moved from.
-  bool Add(std::string_view key, int64_t time_ms, std::span<expr::Value> inputs, WindowOutput* out);
+  //!
+  //! `previous`: the version of the output `out->record` holds, when it is this window's output
+  //! for the group (the run it was made for will not read it again): a sliding window of lists
+  //! whose group is still in that state then updates it (drops what left, appends the item)
+  //! instead of copying every item again. The result is the same either way.
+  bool Add(std::string_view key, int64_t time_ms, std::span<expr::Value> inputs, WindowOutput* out,
+           uint64_t previous = 0);
 
   size_t groups() const;
   size_t items() const;
@@ -76,6 +85,7 @@ class WindowState {
     std::string key;
     expr::Value key_value;  // `key` as a string value, made once
     int64_t watermark_ms = INT64_MIN;
+    uint64_t version = 0;  // see WindowOutput::version
     // Items in time order, small (max_items) so inserts shift, in one buffer (one cache miss
     // when a group comes back): row i is rows[i * stride, (i + 1) * stride), its time then its
     // inputs in spec order.
@@ -94,15 +104,25 @@ class WindowState {
   size_t Size(const Group& group) const { return group.rows.size() / stride_; }
   int64_t Time(const Group& group, size_t i) const { return group.rows[i * stride_].as_time().ms; }
   void EvictExpired();
-  void Purge(Group& group) const;
+  //! How many of the oldest items leave the group (they are not erased here).
+  size_t Expired(const Group& group) const;
   void Aggregate(const Group& group, size_t begin, size_t end, WindowOutput* out) const;
+  //! Updates `out`, the group's output before an Add that appended its last item and dropped
+  //! items holding `removed_values[a]` non-null values of aggregate a: false (`out` untouched)
+  //! when it does not hold such lists, or holds them with others.
+  bool UpdateLists(const Group& group, const size_t* removed_values, WindowOutput* out) const;
+  //! The record's group key, bounds and item count (after the aggregates).
+  void SetBounds(const Group& group, expr::Map& record, const WindowOutput& out) const;
+  static constexpr size_t kMaxUpdatedLists = 8;
 
   const WindowSpec spec_;
   const size_t stride_;  // values per item: its time and one input per aggregate
+  const bool list_only_;  // sliding, every aggregate a list: outputs can be updated (UpdateLists)
   mutable std::mutex mu_;
   Lru lru_;
   Index index_;
   int64_t max_time_ms_ = INT64_MIN;
+  uint64_t last_version_ = 0;
   size_t items_ = 0;
   uint64_t evicted_ = 0;
 };

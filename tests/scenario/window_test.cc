@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "expr/json.h"
 
 namespace streamrec::scenario::testing {
@@ -164,6 +168,48 @@ TEST(WindowTest, ParseDuration) {
   EXPECT_EQ(ms, 1500);
   EXPECT_FALSE(ParseDuration("5 min", &ms));
   EXPECT_FALSE(ParseDuration("m", &ms));
+}
+
+// Updating the group's last output (what left dropped, the new item appended) gives what making
+// it again gives, on a long mixed stream: several groups, nulls, time and max_items purges, late
+// and out-of-order events, outputs shared elsewhere, and stale versions.
+TEST(WindowTest, UpdatedOutputsEqualOutputsMadeAgain) {
+  WindowSpec spec = Spec(WindowKind::kSliding, {AggregateKind::kList, AggregateKind::kList});
+  spec.size_ms = 1000;
+  spec.allowed_lateness_ms = 300;
+  spec.max_items = 4;
+  WindowState made(spec), updated(spec);
+  std::map<std::string, WindowOutput> last;  // per key: the output kept for updating
+  uint64_t seed = 42;
+  auto next = [&seed](uint64_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+  };
+  int64_t t = 0;
+  size_t updates_offered = 0;
+  for (int i = 0; i < 2000; ++i) {
+    t += static_cast<int64_t>(next(400));
+    const int64_t time = next(5) == 0 ? t - static_cast<int64_t>(next(500)) : t;  // out of order
+    const std::string key = "k" + std::to_string(next(3));
+    const std::string id = "i" + std::to_string(i);
+    auto inputs = [&] {
+      return std::vector<Value>{next(4) == 0 ? Value() : Value(id), Value(expr::TimeMs{time})};
+    };
+    std::vector<Value> a = inputs();
+    std::vector<Value> b = a;
+    WindowOutput fresh;
+    const bool added = made.Add(key, time, a, &fresh);
+    WindowOutput& kept = last[key];
+    Value shared;
+    if (next(10) == 0) shared = kept.record;  // held elsewhere: must be made again
+    const uint64_t previous = next(20) == 0 ? kept.version + 7 : kept.version;  // stale sometimes
+    updates_offered += previous != 0;
+    ASSERT_EQ(updated.Add(key, time, b, &kept, previous), added) << i;
+    if (!added) continue;
+    ASSERT_EQ(expr::ToJson(kept.record), expr::ToJson(fresh.record)) << i;
+    ASSERT_EQ(kept.items, fresh.items) << i;
+  }
+  EXPECT_GT(updates_offered, 1000u);
 }
 
 }  // namespace

@@ -349,15 +349,8 @@ void WindowState::Aggregate(const Group& group, size_t begin, size_t end, Window
       }
     }
   }
-  SetBounds(group, *record, *out);
-}
-
-void WindowState::SetBounds(const Group& group, expr::Map& record, const WindowOutput& out) const {
-  const size_t width = spec_.aggregates.size();
-  record[width].value = group.key_value;
-  record[width + 1].value = Value(expr::TimeMs{out.start_ms});
-  record[width + 2].value = Value(expr::TimeMs{out.end_ms});
-  record[width + 3].value = Value(static_cast<int64_t>(out.items));
+  (*record)[width].value = group.key_value;
+  SetBounds(*record, *out);
 }
 
 bool WindowState::UpdateLists(const Group& group, const size_t* removed_values,
@@ -365,9 +358,9 @@ bool WindowState::UpdateLists(const Group& group, const size_t* removed_values,
   const size_t width = spec_.aggregates.size();
   expr::Map* record = out->record.UniqueMap();
   if (!record || record->size() != width + 4) return false;
-  // Every list is checked before any is changed.
+  // Every list is checked before any is changed. (The record is this window's output for the
+  // group: its names and key are the group's already.)
   for (size_t a = 0; a < width; ++a) {
-    if ((*record)[a].key != spec_.names[a]) return false;
     const expr::List* list = (*record)[a].value.UniqueList();
     if (!list || list->size() < removed_values[a]) return false;
   }
@@ -379,8 +372,15 @@ bool WindowState::UpdateLists(const Group& group, const size_t* removed_values,
     if (!newest[1 + a].is_null()) list.push_back(newest[1 + a]);
   }
   out->items = n;
-  SetBounds(group, *record, *out);
+  SetBounds(*record, *out);
   return true;
+}
+
+void WindowState::SetBounds(expr::Map& record, const WindowOutput& out) const {
+  const size_t width = spec_.aggregates.size();
+  record[width + 1].value = Value(expr::TimeMs{out.start_ms});
+  record[width + 2].value = Value(expr::TimeMs{out.end_ms});
+  record[width + 3].value = Value(static_cast<int64_t>(out.items));
 }
 
 size_t WindowState::groups() const {

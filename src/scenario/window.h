@@ -111,8 +111,8 @@ class WindowState {
   //! items holding `removed_values[a]` non-null values of aggregate a: false (`out` untouched)
   //! when it does not hold such lists, or holds them with others.
   bool UpdateLists(const Group& group, const size_t* removed_values, WindowOutput* out) const;
-  //! The record's group key, bounds and item count (after the aggregates).
-  void SetBounds(const Group& group, expr::Map& record, const WindowOutput& out) const;
+  //! The record's bounds and item count (after the aggregates and the key).
+  void SetBounds(expr::Map& record, const WindowOutput& out) const;
   static constexpr size_t kMaxUpdatedLists = 8;
 
   const WindowSpec spec_;

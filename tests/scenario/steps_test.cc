@@ -327,6 +327,9 @@ steps:
       R"({"e":"pv","url":null,"n":2})",                  // other types: parsed
       R"({"":"","e":"","url":"0123456789abcdef0123456789abcdef0123456789abcdef"})",
       R"({"e":"pv","url":"https://shop1.example/products/a-rather-long-slug-to-cross-blocks"})",
+      R"({"e":"pv","url":")" + std::string(1100, 'x') + R"("})",  // long: parsed
+      R"({"e":"pv","u1":")" + std::string(60, 'y') + R"(","u2":")" + std::string(61, 'z') +
+          R"(","url":"q"})",  // quotes across 64-byte words
   };
   for (const std::string& text : texts) {
     auto e = MakeEvent("u", "i", 1000);

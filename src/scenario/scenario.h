@@ -226,7 +226,7 @@ class DeferredRuns {
   const std::string& key(size_t i) const;
   const events::Event& event(size_t i) const;
   //! Runs the rest of each kept run in order, calling `before` (when set) with its event first,
-  //! then forgets them all. Runs deferring nothing, a run cannot add to this set meanwhile.
+  //! then forgets them all. (A kept run defers nothing, so none adds to this set meanwhile.)
   void RunAll(const std::function<void(const events::Event&)>& before = nullptr);
   //! Forgets the kept runs unrun, each counted as dropped at the `coalesce` step (a step that
   //! failed: its events are run again).

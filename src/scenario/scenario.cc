@@ -1173,10 +1173,9 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options) con
   return Run(event, options, 0, nullptr);
 }
 
-void Runner::KeepSpareRecords(std::vector<Value>& vars, RunScratch& scratch) const {
-  for (const auto& [node, slot] : window_outputs_) {
-    if (slot < vars.size()) scratch.KeepSpareRecord(node, std::exchange(vars[slot], Value()));
-  }
+template <typename Take>
+void Runner::KeepSpareRecords(Take&& take, RunScratch& scratch) const {
+  for (const auto& [node, slot] : window_outputs_) scratch.KeepSpareRecord(node, take(slot));
 }
 
 StepTrace Runner::Run(const events::Event& event, const RunOptions& options, size_t node,
@@ -1247,9 +1246,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
                                                   coalesce_window_version);
         if (replaced) {
           // The env now holds the replaced run's variables: its window records are spares.
-          for (const auto& [window, slot] : window_outputs_) {
-            scratch.KeepSpareRecord(window, env.Take(slot));
-          }
+          KeepSpareRecords([&env](size_t slot) { return env.Take(slot); }, scratch);
         }
         trace.outcome = Outcome::kDeferred;
         trace.last_step = step.id;
@@ -1597,9 +1594,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
   }
   if (saved) {
     // A deferred run's window records are not the ones the window steps refill next: spares.
-    for (const auto& [window, slot] : window_outputs_) {
-      scratch.KeepSpareRecord(window, env.Take(slot));
-    }
+    KeepSpareRecords([&env](size_t slot) { return env.Take(slot); }, scratch);
   }
   return trace;
 }
@@ -1689,7 +1684,11 @@ void DeferredRuns::Drop() {
   for (size_t i = 0; i < used_; ++i) {
     Run& run = runs_[i];
     if (run.options.count) runner_->counters_[run.from].Inc(kDropped);
-    runner_->KeepSpareRecords(run.vars, scratch);
+    runner_->KeepSpareRecords(
+        [&run](size_t slot) {
+          return slot < run.vars.size() ? std::exchange(run.vars[slot], Value()) : Value();
+        },
+        scratch);
     for (Value& v : run.vars) v.Reset();
   }
   used_ = 0;

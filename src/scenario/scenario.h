@@ -185,9 +185,10 @@ class Runner {
                 std::vector<expr::Value>* saved) const;
   StepTrace Run(const events::Event& event, const RunOptions& options, size_t node,
                 std::vector<expr::Value>* saved, RunScratch& scratch) const;
-  //! A deferred run's window records (in `vars`, by slot), for the next window steps of
-  //! `scratch` to refill; their variables are left null.
-  void KeepSpareRecords(std::vector<expr::Value>& vars, RunScratch& scratch) const;
+  //! A finished or replaced run's window records, for the next window steps of `scratch` to
+  //! refill: take(slot) moves a window output variable out (of the env, or a kept run's).
+  template <typename Take>
+  void KeepSpareRecords(Take&& take, RunScratch& scratch) const;
   std::shared_ptr<const Scenario> scenario_;
   std::unique_ptr<NodeCounters[]> counters_;
   //! The Prometheus counters that read counters_ while this runner lives.

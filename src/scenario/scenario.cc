@@ -1227,7 +1227,10 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
   }
 
   Status status;  // of the evaluation that failed
-  uint64_t coalesce_window_version = 0;  // of coalesce_window_'s output for this event
+  // From coalesce_window_, for the coalesce step right after it: the version of its output for
+  // this event, and the run kept for the key (found there, not looked up again).
+  uint64_t coalesce_window_version = 0;
+  DeferredRuns::Run* coalesce_kept = nullptr;
   while (true) {
     const Scenario::Step& step = c.steps[node];
     NodeCounters& counters = counters_[node];
@@ -1243,7 +1246,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
         std::string buffer;
         const bool replaced = options.defer->Keep(*this, node, event, options,
                                                   KeyView(*key, &buffer), env,
-                                                  coalesce_window_version);
+                                                  coalesce_window_version, coalesce_kept);
         if (replaced) {
           // The env now holds the replaced run's variables: its window records are spares.
           KeepSpareRecords([&env](size_t slot) { return env.Take(slot); }, scratch);
@@ -1361,12 +1364,12 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
         // The window right before the `coalesce` step, grouped by its key: this event's run
         // will replace the run kept for that key, whose window record is updated for this one
         // (what left the window dropped, the new item appended) instead of made again.
-        DeferredRuns::Run* replaced = nullptr;
+        DeferredRuns::Run* kept = nullptr;
         if (node == coalesce_window_ && options.defer && !options.raw &&
             options.defer->Accepts(*this)) {
-          replaced = options.defer->Kept(event.tenant, key_text);
-          if (replaced && replaced->window_version == 0) replaced = nullptr;
+          kept = options.defer->Kept(event.tenant, key_text);
         }
+        DeferredRuns::Run* replaced = kept && kept->window_version != 0 ? kept : nullptr;
         uint64_t previous = 0;
         if (replaced) {
           previous = replaced->window_version;
@@ -1385,7 +1388,10 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
         if (added) {
           if (options.trace) output = window.record;
           if (step.output_slot != SIZE_MAX) env.Set(step.output_slot, window.record);
-          if (node == coalesce_window_) coalesce_window_version = window.version;
+          if (node == coalesce_window_) {
+            coalesce_window_version = window.version;
+            coalesce_kept = kept;
+          }
         } else {
           outcome = Outcome::kLate;
           if (replaced) {
@@ -1639,19 +1645,21 @@ DeferredRuns::Run* DeferredRuns::Kept(std::string_view tenant, std::string_view 
 
 bool DeferredRuns::Keep(const Runner& runner, size_t from, const events::Event& event,
                         const RunOptions& options, std::string_view key, expr::Env& env,
-                        uint64_t window_version) {
+                        uint64_t window_version, Run* known) {
   // `key` may be a variable's text: read before the variables are swapped out (the end).
   runner_ = &runner;
-  Index::Keys& keys = index_->For(event.tenant);
-  auto found = keys.find(key);
-  const bool replaced = found != keys.end();
-  Run* run;
+  Run* run = known;
+  Index::Keys* keys = nullptr;
+  if (!run) {
+    keys = &index_->For(event.tenant);
+    if (auto found = keys->find(key); found != keys->end()) run = &runs_[found->second];
+  }
+  const bool replaced = run != nullptr;
   if (replaced) {
-    run = &runs_[found->second];
     if (run->options.count) runner.counters_[from].Inc(kDropped);
   } else {
     if (used_ == runs_.size()) runs_.emplace_back();
-    keys.emplace(std::string(key), used_);
+    keys->emplace(std::string(key), used_);
     run = &runs_[used_++];
     run->key.assign(key);
   }

@@ -242,10 +242,11 @@ class DeferredRuns {
   //! Keeps the rest of `event`'s run from step `from`, swapping the env's variables in; true
   //! when it replaced a kept run of the same key (the env then holds that run's variables).
   //! `window_version`: of the output of the runner's window step right before `from`, grouped
-  //! by the same key (0 when none).
+  //! by the same key (0 when none). `known`: the run kept for `key`, when the caller found it
+  //! already (Kept), else null (then it is looked up).
   bool Keep(const Runner& runner, size_t from, const events::Event& event,
             const RunOptions& options, std::string_view key, expr::Env& env,
-            uint64_t window_version);
+            uint64_t window_version, Run* known);
   //! The run kept for `key` of `tenant`, or nullptr.
   Run* Kept(std::string_view tenant, std::string_view key);
 

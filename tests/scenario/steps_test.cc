@@ -464,6 +464,69 @@ steps:
   EXPECT_EQ(failing_runner.Counts("out").errors, 1u);
 }
 
+// A window right before the coalesce step, grouped by its key, updates the replaced run's record
+// for the new event: what the latest event of each key sends is what it sends without coalescing,
+// over batches with repeat users, items leaving by time and by max_items, and late events.
+TEST_F(StepsTest, CoalescedWindowSendsWhatEachKeysLatestEventSendsAlone) {
+  const std::string yaml = R"Y(
+name: windowed
+coalesce: {from: reco, by: "#user"}
+steps:
+  - {id: vars, type: set, vars: {user: "#input.user_id", item: "#input.item_id"}}
+  - id: recent
+    type: window
+    kind: sliding
+    size: 1s
+    allowed_lateness: 200ms
+    group_by: "#user"
+    max_items: 3
+    aggregate: {items: {list: "#item"}, times: {list: "#input.timestamp"}}
+    output: win
+  - id: reco
+    type: recommend
+    model: echo
+    inputs: {user: "#user", items: "#win.items", times: "#win.times"}
+    n: 10
+    output: recs
+  - {id: out, type: sink, sink: {type: memory}, value: "{u: #user, n: #win.size, recs: #recs}"}
+)Y";
+  Runner coalesced(Load(yaml)), plain(Load(yaml));
+  DeferredRuns deferred;
+  uint64_t seed = 7;
+  auto next = [&seed](uint64_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+  };
+  int64_t t = 0;
+  for (int batch = 0; batch < 40; ++batch) {
+    std::vector<events::Event> events;
+    for (int i = 0; i < 12; ++i) {
+      t += static_cast<int64_t>(next(150));
+      const int64_t time = next(6) == 0 ? t - static_cast<int64_t>(next(400)) : t;  // some late
+      events.push_back(MakeEvent("u" + std::to_string(next(4)), "i" + std::to_string(next(50)),
+                                 time));
+    }
+    // Without coalescing, each key's latest event that reaches the sink is what must be sent.
+    std::map<std::string, std::string> expected;
+    for (const auto& e : events) {
+      const size_t before = sinks_.memory->Records().size();
+      plain.Run(e);
+      if (sinks_.memory->Records().size() > before) {
+        expected[e.user_id] = sinks_.memory->Records().back();
+      }
+    }
+    const size_t before = sinks_.memory->Records().size();
+    for (const auto& e : events) coalesced.Run(e, {.defer = &deferred});
+    deferred.RunAll();
+    const auto records = sinks_.memory->Records();
+    std::map<std::string, std::string> sent;
+    for (size_t i = before; i < records.size(); ++i) {
+      sent[std::string(boost::json::parse(records[i]).at("u").as_string())] = records[i];
+    }
+    ASSERT_EQ(sent, expected) << "batch " << batch;
+  }
+}
+
 // A member of a null `#input.raw` is an error unless read null-safely, however it is read.
 TEST_F(StepsTest, RawMemberOfNullIsAnErrorUnlessNullSafe) {
   auto scenario = Load(R"Y(

@@ -94,10 +94,11 @@ common::Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
       auto cf = static_cast<Cf>(i);
       if (DbIndex(cf) != db_index) continue;
       rocksdb::ColumnFamilyOptions o = base;
-      if (cf == Cf::kDedup) {
-        o.compaction_filter = store->dedup_filter_.get();
-        // Nearly every lookup is for a new id: a memtable bloom filter answers those
-        // without walking the skip list.
+      if (cf == Cf::kDedup) o.compaction_filter = store->dedup_filter_.get();
+      if (cf == Cf::kDedup || cf == Cf::kState) {
+        // Most lookups are for an absent key (a new event id; a user new to the pipeline,
+        // whose state is looked up on their first event): a memtable bloom filter answers
+        // those without walking the skip list, one cache miss per level.
         o.memtable_prefix_bloom_size_ratio = 0.1;
         o.memtable_whole_key_filtering = true;
       }

@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <deque>
 #include <functional>
 #include <iterator>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "expr/expr.h"
@@ -1013,27 +1016,96 @@ size_t OutcomeCounter(Outcome outcome) {
 }
 }  // namespace
 
-struct Runner::NodeCounters {
-  std::atomic<uint64_t> counts[5] = {};  // kKinds order
-  // `in` is not counted: every step that takes an event ends it with exactly one outcome, so
-  // it is their sum. The Prometheus counters read these (Counter::AddLive): one atomic per step
-  // and event in all.
-  void Inc(size_t outcome) { counts[outcome].fetch_add(1, std::memory_order_relaxed); }
-  uint64_t Count(size_t kind) const {
-    if (kind != kIn) return counts[kind].load(std::memory_order_relaxed);
-    uint64_t in = 0;
-    for (size_t k = 0; k < 5; ++k) {
-      if (k != kIn) in += counts[k].load(std::memory_order_relaxed);
+// Per-step outcome counts. Each thread that runs the runner adds to its own block, with a plain
+// load and store: a locked add per step and event was a quarter of the step loop's own time.
+// Readers sum the blocks (at most one per thread).
+struct Runner::StepCounters {
+  static constexpr size_t kKindCount = 5;  // kKinds order
+  // `in` is not counted: every step that takes an event ends it with exactly one outcome, so it
+  // is their sum.
+  class Block {
+   public:
+    explicit Block(size_t nodes)
+        : owner_(std::this_thread::get_id()),
+          counts_(std::make_unique<std::atomic<uint64_t>[]>(Padded(nodes * kKindCount))) {}
+    void Inc(size_t node, size_t kind) {
+      // One writer (the owner thread): no read-modify-write needed.
+      std::atomic<uint64_t>& count = counts_[node * kKindCount + kind];
+      count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
-    return in;
+    uint64_t Get(size_t node, size_t kind) const {
+      return counts_[node * kKindCount + kind].load(std::memory_order_relaxed);
+    }
+    std::thread::id owner() const { return owner_; }
+
+   private:
+    // Whole cache lines, so that two threads' blocks share none.
+    static size_t Padded(size_t n) { return (n + 7) / 8 * 8; }
+    std::thread::id owner_;
+    std::unique_ptr<std::atomic<uint64_t>[]> counts_;
+  };
+
+  explicit StepCounters(size_t nodes) : nodes_(nodes), id_(NextId()) {}
+
+  //! This thread's block, made on its first count.
+  Block& ForThisThread() {
+    // Keyed by id_, never reused: a block cached for a runner that is gone never matches. Two
+    // entries: a hot reload runs two versions side by side for a while.
+    struct Cached {
+      uint64_t id = 0;
+      Block* block = nullptr;
+    };
+    thread_local Cached cache[2];
+    if (cache[0].id == id_) return *cache[0].block;
+    if (cache[1].id == id_) {
+      std::swap(cache[0], cache[1]);
+      return *cache[0].block;
+    }
+    cache[1] = cache[0];
+    cache[0] = {id_, &Find()};
+    return *cache[0].block;
   }
+  void Inc(size_t node, size_t kind) { ForThisThread().Inc(node, kind); }
+
+  uint64_t Count(size_t node, size_t kind) const {
+    std::lock_guard lock(mu_);
+    uint64_t total = 0;
+    for (const Block& block : blocks_) {
+      if (kind != kIn) {
+        total += block.Get(node, kind);
+        continue;
+      }
+      for (size_t k = 0; k < kKindCount; ++k) {
+        if (k != kIn) total += block.Get(node, k);
+      }
+    }
+    return total;
+  }
+
+ private:
+  static uint64_t NextId() {
+    static std::atomic<uint64_t> last{0};
+    return last.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+  Block& Find() {
+    std::lock_guard lock(mu_);
+    for (Block& block : blocks_) {
+      if (block.owner() == std::this_thread::get_id()) return block;
+    }
+    return blocks_.emplace_back(nodes_);
+  }
+
+  const size_t nodes_;
+  const uint64_t id_;
+  mutable std::mutex mu_;
+  std::deque<Block> blocks_;  // stable addresses
 };
 
 Runner::Runner(std::shared_ptr<const Scenario> scenario, common::Registry* metrics,
                const Runner* carry_from)
     : scenario_(std::move(scenario)) {
   const auto& steps = scenario_->compiled_->steps;
-  counters_ = std::make_unique<NodeCounters[]>(steps.size());
+  counters_ = std::make_unique<StepCounters>(steps.size());
   windows_.resize(steps.size());
   for (size_t i = 0; i < steps.size(); ++i) {
     if (metrics) {
@@ -1041,7 +1113,7 @@ Runner::Runner(std::shared_ptr<const Scenario> scenario, common::Registry* metri
         common::Counter& metric = metrics->GetCounter(
             kMetricName, "Events through each scenario step, by outcome",
             {{"scenario", scenario_->name()}, {"step", steps[i].id}, {"kind", kKinds[k]}});
-        live_metrics_.push_back({&metric, &counters_[i], k});
+        live_metrics_.push_back({&metric, i, k});
       }
     }
     if (steps[i].type != StepType::kWindow) continue;
@@ -1068,17 +1140,18 @@ Runner::Runner(std::shared_ptr<const Scenario> scenario, common::Registry* metri
   // constructor that throws runs no destructor, so a failure here undoes what it added).
   try {
     for (const LiveMetric& live : live_metrics_) {
-      live.metric->AddLive(live.node,
-                           [node = live.node, kind = live.kind] { return node->Count(kind); });
+      live.metric->AddLive(this, [counters = counters_.get(), node = live.node, kind = live.kind] {
+        return counters->Count(node, kind);
+      });
     }
   } catch (...) {
-    for (const LiveMetric& live : live_metrics_) live.metric->RetireLive(live.node);
+    for (const LiveMetric& live : live_metrics_) live.metric->RetireLive(this);
     throw;
   }
 }
 
 Runner::~Runner() {
-  for (const LiveMetric& live : live_metrics_) live.metric->RetireLive(live.node);
+  for (const LiveMetric& live : live_metrics_) live.metric->RetireLive(this);
 }
 
 namespace {
@@ -1231,9 +1304,9 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
   // this event, and the run kept for the key (found there, not looked up again).
   uint64_t coalesce_window_version = 0;
   DeferredRuns::Run* coalesce_kept = nullptr;
+  StepCounters::Block* counts = nullptr;  // this thread's, found on the first count
   while (true) {
     const Scenario::Step& step = c.steps[node];
-    NodeCounters& counters = counters_[node];
     bool key_failed = false;  // the `coalesce` key: the step's error, as any expression's
     if (node == c.coalesce_from && options.defer && !options.raw &&
         options.defer->Accepts(*this)) {
@@ -1585,7 +1658,10 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
         outcome = Outcome::kEnd;
       }
     }
-    if (options.count) counters.Inc(OutcomeCounter(outcome));
+    if (options.count) {
+      if (!counts) counts = &counters_->ForThisThread();
+      counts->Inc(node, OutcomeCounter(outcome));
+    }
     if (options.trace) {
       trace.entries.push_back({step.id, step.type, outcome, std::move(output), std::move(error)});
     } else if (outcome == Outcome::kError) {
@@ -1656,7 +1732,7 @@ bool DeferredRuns::Keep(const Runner& runner, size_t from, const events::Event& 
   }
   const bool replaced = run != nullptr;
   if (replaced) {
-    if (run->options.count) runner.counters_[from].Inc(kDropped);
+    if (run->options.count) runner.counters_->Inc(from, kDropped);
   } else {
     if (used_ == runs_.size()) runs_.emplace_back();
     keys->emplace(std::string(key), used_);
@@ -1691,7 +1767,7 @@ void DeferredRuns::Drop() {
   Runner::RunScratch& scratch = Runner::RunScratch::ForThisThread();
   for (size_t i = 0; i < used_; ++i) {
     Run& run = runs_[i];
-    if (run.options.count) runner_->counters_[run.from].Inc(kDropped);
+    if (run.options.count) runner_->counters_->Inc(run.from, kDropped);
     runner_->KeepSpareRecords(
         [&run](size_t slot) {
           return slot < run.vars.size() ? std::exchange(run.vars[slot], Value()) : Value();
@@ -1706,8 +1782,9 @@ void DeferredRuns::Drop() {
 std::vector<StepCounts> Runner::Counts() const {
   std::vector<StepCounts> counts(scenario_->node_count());
   for (size_t i = 0; i < counts.size(); ++i) {
-    const NodeCounters& n = counters_[i];
-    counts[i] = {n.Count(kIn), n.Count(kOut), n.Count(kErrors), n.Count(kDropped), n.Count(kLate)};
+    const StepCounters& n = *counters_;
+    counts[i] = {n.Count(i, kIn), n.Count(i, kOut), n.Count(i, kErrors), n.Count(i, kDropped),
+                 n.Count(i, kLate)};
   }
   return counts;
 }

@@ -177,7 +177,7 @@ class Runner {
 
  private:
   friend class DeferredRuns;
-  struct NodeCounters;
+  struct StepCounters;
   struct RunScratch;
   //! Runs `event` from step `node` on: the env is set up (`#input` bound), trace started.
   //! `saved` (a deferred run's variables) replaces the env's values first when given.
@@ -190,11 +190,11 @@ class Runner {
   template <typename Take>
   void KeepSpareRecords(Take&& take, RunScratch& scratch) const;
   std::shared_ptr<const Scenario> scenario_;
-  std::unique_ptr<NodeCounters[]> counters_;
+  std::unique_ptr<StepCounters> counters_;
   //! The Prometheus counters that read counters_ while this runner lives.
   struct LiveMetric {
     common::Counter* metric;
-    const NodeCounters* node;
+    size_t node;
     size_t kind;
   };
   std::vector<LiveMetric> live_metrics_;

@@ -1,6 +1,8 @@
 // Each step type, run through Runner, with traces and per-step counts.
 #include <boost/json.hpp>
+#include <thread>
 
+#include "common/metrics.h"
 #include "expr/json.h"
 #include "models/item_model.h"
 #include "scenario_test_util.h"
@@ -63,6 +65,47 @@ steps:
   EXPECT_EQ(views.dropped, 1u);
   EXPECT_EQ(runner.Counts("source").in, 3u);
   EXPECT_EQ(runner.Counts("out").out, 2u);
+}
+
+TEST_F(StepsTest, CountsOfManyThreadsAndRunnersAddUp) {
+  // Each thread counts into its own block per runner; three runners on each thread outgrow the
+  // thread's cache of two, and the threads of the second round may reuse the first's ids.
+  auto scenario = Load(R"Y(
+name: counted
+steps:
+  - {id: views, type: filter, expr: "#input.item_id != 'skip'"}
+  - {id: out, type: sink, sink: {type: memory}}
+)Y");
+  common::Registry metrics;
+  std::vector<std::unique_ptr<Runner>> runners;
+  for (int i = 0; i < 3; ++i) runners.push_back(std::make_unique<Runner>(scenario, &metrics));
+  constexpr int kThreads = 4, kPerRunner = 300;
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerRunner; ++i) {
+          for (auto& runner : runners) {
+            runner->Run(MakeEvent("u" + std::to_string(t), i % 3 ? "a" : "skip", i));
+          }
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+  }
+  const uint64_t per_runner = 2u * kThreads * kPerRunner, skipped = 2u * kThreads * 100;
+  for (auto& runner : runners) {
+    EXPECT_EQ(runner->Counts("views").in, per_runner);
+    EXPECT_EQ(runner->Counts("views").dropped, skipped);
+    EXPECT_EQ(runner->Counts("out").out, per_runner - skipped);
+  }
+  EXPECT_EQ(metrics.CounterValue("streamrec_scenario_step_events_total",
+                                 {{"scenario", "counted"}, {"step", "views"}, {"kind", "in"}}),
+            3 * per_runner);
+  runners.pop_back();  // a retired runner's counts stay in the counter
+  EXPECT_EQ(metrics.CounterValue("streamrec_scenario_step_events_total",
+                                 {{"scenario", "counted"}, {"step", "out"}, {"kind", "out"}}),
+            3 * (per_runner - skipped));
 }
 
 TEST_F(StepsTest, EvaluationErrorCountsAndRunnerGoesOn) {

@@ -73,20 +73,32 @@ struct StepDeferrals {
 
   //! This thread's deferrals for `runner` in the current step, else free ones, bound to it.
   static StepDeferrals& For(const std::shared_ptr<const scenario::Runner>& runner) {
-    thread_local std::vector<std::unique_ptr<StepDeferrals>> all;  // rarely more than one
+    if (StepDeferrals* held = Holding(runner.get())) return *held;
     StepDeferrals* free = nullptr;
-    for (const auto& d : all) {
-      if (d->runner == runner) return *d;
+    for (const auto& d : All()) {
       if (!d->runner && !free) free = d.get();
     }
-    if (!free) free = all.emplace_back(std::make_unique<StepDeferrals>()).get();
+    if (!free) free = All().emplace_back(std::make_unique<StepDeferrals>()).get();
     free->runner = runner;
     return *free;
+  }
+  //! This thread's deferrals bound to the runner at `address` in the current step (which they
+  //! hold), or null.
+  static StepDeferrals* Holding(const scenario::Runner* address) {
+    for (const auto& d : All()) {
+      if (address && d->runner.get() == address) return d.get();
+    }
+    return nullptr;
   }
 
   //! Held by the step's deferred call (StepWrites::DeferLatest): runs the kept runs when the
   //! step has seen all its events; when the call goes (run, or dropped by a step that failed),
   //! drops what is left and frees the deferrals. The step runs and ends on this thread.
+  static std::vector<std::unique_ptr<StepDeferrals>>& All() {
+    thread_local std::vector<std::unique_ptr<StepDeferrals>> all;  // rarely more than one
+    return all;
+  }
+
   struct AtStepEnd {
     StepDeferrals* deferrals;
     explicit AtStepEnd(StepDeferrals* d) : deferrals(d) {}
@@ -159,18 +171,26 @@ pipeline::WarmupObserver ScenarioWarmup(const scenario::ScenarioHost& host) {
 pipeline::EventObserver ScenarioObserver(const scenario::ScenarioHost& host) {
   return [&host](const events::Event& event, const pipeline::UserState&,
                  pipeline::StepWrites& writes) {
-    auto runner = host.Current();  // one version for the event and for the claim below
-    if (!runner) return;
     // From the `coalesce` step on, only the step's latest event of each key runs, once the step
-    // has seen them all (each version runs its own after a reload within the step).
-    StepDeferrals& deferrals = StepDeferrals::For(runner);
+    // has seen them all (each version runs its own after a reload within the step). While this
+    // thread's step holds the current version for that, the event runs on it without taking a
+    // reference of its own (three locked instructions per event).
+    std::shared_ptr<const scenario::Runner> current;  // one version for the event and the claim
+    StepDeferrals* held = StepDeferrals::Holding(host.CurrentAddress());
+    if (!held) {
+      current = host.Current();
+      if (!current) return;
+      held = &StepDeferrals::For(current);
+    }
+    StepDeferrals& deferrals = *held;
+    const scenario::Runner* runner = deferrals.runner.get();  // held until the step's end
     const bool first = deferrals.runs.empty();
     t_step_writes = &writes;
     t_event_ms = event.timestamp_ms;
     runner->Run(event, {.defer = &deferrals.runs});
     t_step_writes = nullptr;
     if (first && !deferrals.runs.empty()) {
-      const scenario::Runner* version = runner.get();
+      const scenario::Runner* version = runner;
       writes.DeferLatest(std::string(reinterpret_cast<const char*>(&version), sizeof version),
                          [end = std::make_shared<StepDeferrals::AtStepEnd>(&deferrals)](
                              pipeline::StepWrites& step_writes) { end->Run(step_writes); });

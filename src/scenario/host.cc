@@ -22,6 +22,7 @@ void ScenarioHost::Install(std::shared_ptr<const Scenario> scenario) {
   history_.push_front({runner, now});
   while (history_.size() > options_.max_history) history_.pop_back();
   // Events that already hold the previous runner finish on it; the next ones see this one.
+  current_address_.store(runner.get(), std::memory_order_release);
   current_.store(std::move(runner), std::memory_order_release);
 }
 

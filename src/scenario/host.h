@@ -48,6 +48,10 @@ class ScenarioHost {
 
   //! The current runner (null before the first Load). Hold it for a whole event.
   std::shared_ptr<const Runner> Current() const { return current_.load(std::memory_order_acquire); }
+  //! The current runner's address, without taking a reference: for a caller that holds a runner
+  //! to see whether it is still the current one (per event, where Current() costs three locked
+  //! instructions). Null before the first Load.
+  const Runner* CurrentAddress() const { return current_address_.load(std::memory_order_acquire); }
   //! Runs one event through the current version; a no-op trace (steps_run 0) without one.
   StepTrace Run(const events::Event& event, const RunOptions& options = {}) const;
   //! The current runner's graph, or {} without one.
@@ -68,6 +72,7 @@ class ScenarioHost {
   mutable std::mutex mu_;      // serializes Load / Rollback and guards history_
   std::deque<Entry> history_;  // newest first
   std::atomic<std::shared_ptr<const Runner>> current_;
+  std::atomic<const Runner*> current_address_{nullptr};  // current_'s, set with it
 };
 
 }  // namespace streamrec::scenario

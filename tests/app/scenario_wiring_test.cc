@@ -81,9 +81,14 @@ TEST(ScenarioObserverTest, OneDeferredCallPerStepRunsTheLatestOrDropsThemAll) {
     v2.replace(v2.find("version: 1"), 10, "version: 2");
     ASSERT_TRUE(host.Load(v2).ok());
     observe(b1, state, step);
+    observe(a2, state, step);  // on version 2, which this step now holds
     EXPECT_EQ(step.deferred.size(), 2u);
     step.RunDeferred();
-    EXPECT_EQ(sinks.memory->Records().size(), 4u);
+    const auto records = sinks.memory->Records();
+    ASSERT_EQ(records.size(), 5u);
+    EXPECT_EQ(records[2], R"({"u":"a","i":"i1"})") << "version 1 ran its own event";
+    EXPECT_EQ(records[3], R"({"u":"b","i":"i2"})");
+    EXPECT_EQ(records[4], R"({"u":"a","i":"i3"})");
   }
   // Between steps nothing but the host holds a version.
   EXPECT_EQ(runner.use_count(), 2) << "the host's history and this test";

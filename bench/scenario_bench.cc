@@ -149,7 +149,7 @@ class HandWritten {
       return false;
     }
     const Value* duid = raw.Find("duid");
-    std::string user = duid && duid->is_string() ? duid->as_string() : event.user_id;
+    std::string user = duid && duid->is_string() ? std::string(duid->as_string()) : event.user_id;
     const Value* url = raw.Find("url");
     if (!url || !url->is_string()) return false;
     std::string_view u = url->as_string();

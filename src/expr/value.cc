@@ -40,8 +40,7 @@ const Value* Value::Find(std::string_view key) const {
 
 void Value::SetString(std::string_view s) {
   if (s.size() <= kMaxInline) {
-    new (&inline_) std::string(s);
-    rep_ = Rep::kInlineString;
+    SetInline(s);
   } else {
     SetShared(&s_, Rep::kString, std::make_shared<std::string>(s));
   }
@@ -50,14 +49,8 @@ void Value::SetString(std::string_view s) {
 void Value::AssignString(std::string_view s) {
   if (is_string() && as_string() == s) return;  // e.g. a tracker field that every event repeats
   if (s.size() <= kMaxInline) {
-    if (rep_ == Rep::kInlineString) {
-      if (s.size() <= inline_.size()) {
-        // Within the SSO buffer, without assign()'s general path (memmove: `s` may overlap).
-        if (!s.empty()) std::memmove(inline_.data(), s.data(), s.size());
-        inline_.resize(s.size());
-      } else {
-        inline_.assign(s);
-      }
+    if (!IsShared()) {
+      SetInline(s);  // memmove: `s` may be this value's own text
       return;
     }
   } else if (rep_ == Rep::kString) {
@@ -156,7 +149,7 @@ bool operator==(const Value& a, const Value& b) {
 std::string ToText(const Value& value) {
   switch (value.kind()) {
     case Kind::kString:
-      return value.as_string();
+      return std::string(value.as_string());
     case Kind::kTime:
       return FormatIsoTime(value.as_time().ms);
     default:

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
@@ -39,16 +40,13 @@ class Value {
   // Implicit by design: literals and containers convert to values.
   // NOLINTBEGIN(google-explicit-constructor)
   // The payload word is always set, so that trivial kinds copy it whole (see CopyFrom).
-  Value() noexcept { i_ = 0; }  //!< null
-  Value(std::nullptr_t) noexcept { i_ = 0; }
-  Value(bool b) noexcept : rep_(Rep::kBool) {
-    i_ = 0;
-    b_ = b;
-  }
-  Value(int v) noexcept : rep_(Rep::kInt) { i_ = v; }
-  Value(int64_t v) noexcept : rep_(Rep::kInt) { i_ = v; }
-  Value(double v) noexcept : rep_(Rep::kDouble) { d_ = v; }
-  Value(TimeMs t) noexcept : rep_(Rep::kTime) { t_ = t; }
+  Value() noexcept : words_{0, 0} {}  //!< null
+  Value(std::nullptr_t) noexcept : words_{0, 0} {}
+  Value(bool b) noexcept : rep_(Rep::kBool), words_{0, 0} { b_ = b; }
+  Value(int v) noexcept : rep_(Rep::kInt), words_{0, 0} { i_ = v; }
+  Value(int64_t v) noexcept : rep_(Rep::kInt), words_{0, 0} { i_ = v; }
+  Value(double v) noexcept : rep_(Rep::kDouble), words_{0, 0} { d_ = v; }
+  Value(TimeMs t) noexcept : rep_(Rep::kTime), words_{0, 0} { t_ = t; }
   Value(const char* s) : Value(std::string_view(s)) {}
   Value(std::string_view s) { SetString(s); }
   Value(std::string s) {
@@ -105,9 +103,12 @@ class Value {
   //! int or double as double. REQUIRES: is_number().
   double as_number() const { return is_int() ? static_cast<double>(as_int()) : as_double(); }
   TimeMs as_time() const { return t_; }
-  //! NOTE: a short string lives inside the Value: the reference is valid while this Value is
-  //! neither changed nor moved (not only while some copy of it lives).
-  const std::string& as_string() const { return rep_ == Rep::kInlineString ? inline_ : *s_; }
+  //! NOTE: a short string lives inside the Value: the view is valid while this Value is neither
+  //! changed nor moved (not only while some copy of it lives).
+  std::string_view as_string() const {
+    return rep_ == Rep::kInlineString ? std::string_view(inline_.chars, inline_.size)
+                                      : std::string_view(*s_);
+  }
   const List& as_list() const { return *l_; }
   const Map& as_map() const { return *m_; }
 
@@ -143,9 +144,13 @@ class Value {
     kTime,
     kInlineString
   };
-  //! Strings up to std::string's small-string capacity are inline (no allocation).
+  //! Strings up to 15 bytes are inline: no allocation, and copied as two words.
   static constexpr size_t kMaxInline = 15;
-  static_assert(std::string().capacity() >= kMaxInline, "inline strings must fit the SSO buffer");
+  struct InlineString {
+    char chars[kMaxInline];
+    uint8_t size;
+  };
+  static_assert(sizeof(InlineString) == 2 * sizeof(uint64_t));
 
   template <typename T>
   void SetShared(std::shared_ptr<const T>* slot, Rep rep,
@@ -154,44 +159,45 @@ class Value {
     rep_ = rep;
   }
   void SetString(std::string_view s);
-  //! The kinds whose payload is a plain word (null, bool, int, double, time): copied as bits.
-  bool IsTrivial() const { return rep_ <= Rep::kDouble || rep_ == Rep::kTime; }
+  //! REQUIRES: s.size() <= kMaxInline, and this value holds nothing shared. `s` may be this
+  //! value's own text.
+  void SetInline(std::string_view s) {
+    InlineString text{};
+    if (!s.empty()) std::memcpy(text.chars, s.data(), s.size());
+    text.size = static_cast<uint8_t>(s.size());
+    inline_ = text;
+    rep_ = Rep::kInlineString;
+  }
   bool IsShared() const { return rep_ == Rep::kString || rep_ == Rep::kList || rep_ == Rep::kMap; }
   // Inline here: values are copied, moved and dropped per field access and list element, and
-  // most are trivial or short strings; only shared storage takes the out-of-line path.
+  // most are plain (null, bool, numbers, time) or short strings, whose payload is plain bytes
+  // (copied as two words); only shared storage takes the out-of-line path.
   void CopyFrom(const Value& other) {
-    if (other.IsTrivial()) {
-      i_ = other.i_;  // the widest trivial member carries every trivial payload
-    } else if (other.rep_ == Rep::kInlineString) {
-      new (&inline_) std::string(other.inline_);
-    } else {
+    if (other.IsShared()) {
       CopyShared(other);
+    } else {
+      words_[0] = other.words_[0];
+      words_[1] = other.words_[1];
     }
     rep_ = other.rep_;
   }
   //! Leaves `other` null.
   void MoveFrom(Value& other) noexcept {
-    if (other.IsTrivial()) {
-      i_ = other.i_;
-      rep_ = other.rep_;
-      other.rep_ = Rep::kNull;
-    } else if (other.rep_ == Rep::kInlineString) {
-      new (&inline_) std::string(std::move(other.inline_));
-      rep_ = Rep::kInlineString;
-      other.Destroy();
-    } else {
+    if (other.IsShared()) {
       MoveShared(other);
-    }
-  }
-  void Destroy() noexcept {
-    // Trivial kinds own nothing, and an inline string is always in std::string's own small
-    // buffer (made from a view or copied / moved from another inline string), so its
-    // destructor has nothing to do.
-    if (IsTrivial() || rep_ == Rep::kInlineString) {
-      rep_ = Rep::kNull;
       return;
     }
-    DestroyShared();
+    words_[0] = other.words_[0];
+    words_[1] = other.words_[1];
+    rep_ = other.rep_;
+    other.rep_ = Rep::kNull;
+  }
+  void Destroy() noexcept {
+    if (IsShared()) {
+      DestroyShared();
+    } else {
+      rep_ = Rep::kNull;  // owns nothing
+    }
   }
   void CopyShared(const Value& other);
   void MoveShared(Value& other) noexcept;
@@ -214,7 +220,8 @@ class Value {
     std::shared_ptr<const std::string> s_;
     std::shared_ptr<const List> l_;
     std::shared_ptr<const Map> m_;
-    std::string inline_;
+    InlineString inline_;
+    uint64_t words_[2];  // the whole payload, for copying what is not shared
   };
 };
 

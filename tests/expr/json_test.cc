@@ -53,14 +53,19 @@ TEST(JsonTest, SpecialValues) {
 TEST(ValueTest, CheapCopiesShareStorage) {
   Value a(std::string(1000, 'x'));
   Value b = a;
-  EXPECT_EQ(&a.as_string(), &b.as_string());
-  // Short strings are held inline (a std::string within its small-string capacity): copies
-  // are independent and never allocate.
+  EXPECT_EQ(a.as_string().data(), b.as_string().data());
+  // Short strings are held inline (up to 15 bytes): copies are independent and never allocate.
   Value c("product-123");
   Value d = c;
-  EXPECT_NE(&c.as_string(), &d.as_string());
+  EXPECT_NE(c.as_string().data(), d.as_string().data());
   EXPECT_EQ(d.as_string(), "product-123");
-  EXPECT_LE(sizeof(Value), 40u);
+  Value longest(std::string(15, 'z'));
+  Value moved = std::move(longest);
+  EXPECT_EQ(moved.as_string(), std::string(15, 'z'));
+  EXPECT_TRUE(longest.is_null());
+  EXPECT_EQ(Value(std::string(16, 'z')).as_string(), std::string(16, 'z'));
+  EXPECT_EQ(Value("").as_string(), "");
+  EXPECT_LE(sizeof(Value), 24u);
 }
 
 TEST(ValueTest, UniqueStorageIsWritableOnlyWhenUnshared) {
@@ -74,12 +79,12 @@ TEST(ValueTest, UniqueStorageIsWritableOnlyWhenUnshared) {
   EXPECT_EQ(Value(1).UniqueMap(), nullptr);
 
   Value text(std::string(40, 'a'));
-  const std::string* buffer = &text.as_string();
+  const char* buffer = text.as_string().data();
   text.AssignString(std::string(30, 'b'));
-  EXPECT_EQ(&text.as_string(), buffer) << "unshared: refilled in place";
+  EXPECT_EQ(text.as_string().data(), buffer) << "unshared: refilled in place";
   Value kept = text;
   text.AssignString(std::string(30, 'c'));
-  EXPECT_NE(&text.as_string(), buffer) << "shared: a new string";
+  EXPECT_NE(text.as_string().data(), buffer) << "shared: a new string";
   EXPECT_EQ(kept.as_string(), std::string(30, 'b'));
   text.AssignString("short");
   text.AssignString("tiny");

@@ -123,12 +123,17 @@ bool WindowState::Add(std::string_view key, int64_t time_ms, std::span<Value> in
   const bool appended = inserted == before_add;
   const bool update = list_only_ && previous != 0 && previous == group.version && appended &&
                       spec_.aggregates.size() <= kMaxUpdatedLists;
+  if (group.head > 0 && group.rows.size() + stride_ > group.rows.capacity()) {
+    // The rows that left make room: moved down once, rather than growing the buffer.
+    group.rows.erase(group.rows.begin(), group.rows.begin() + static_cast<ptrdiff_t>(group.head));
+    group.head = 0;
+  }
   if (appended) {
     // In time order, the usual case: appended, without the general insert's shifting.
     group.rows.emplace_back(expr::TimeMs{time_ms});
     for (size_t a = 0; a + 1 < stride_; ++a) group.rows.push_back(std::move(inputs[a]));
   } else {
-    auto row = group.rows.begin() + static_cast<ptrdiff_t>(inserted * stride_);
+    auto row = group.rows.begin() + static_cast<ptrdiff_t>(group.head + inserted * stride_);
     row = group.rows.emplace(row, expr::TimeMs{time_ms});
     group.rows.insert(row + 1, std::make_move_iterator(inputs.begin()),
                       std::make_move_iterator(inputs.begin() + static_cast<ptrdiff_t>(stride_ - 1)));
@@ -145,14 +150,11 @@ bool WindowState::Add(std::string_view key, int64_t time_ms, std::span<Value> in
   if (update) {
     for (size_t i = 0; i < removed; ++i) {
       for (size_t a = 0; a + 1 < stride_; ++a) {
-        removed_values[a] += !group.rows[i * stride_ + 1 + a].is_null();
+        removed_values[a] += !Row(group, i)[1 + a].is_null();
       }
     }
   }
-  if (removed > 0) {
-    group.rows.erase(group.rows.begin(),
-                     group.rows.begin() + static_cast<ptrdiff_t>(removed * stride_));
-  }
+  DropOldest(group, removed * stride_);
   items_ -= removed;
   // The event's own item may have been purged (an out-of-order event behind the sliding window,
   // or beyond max_items): its window is then computed without it.
@@ -195,6 +197,17 @@ bool WindowState::Add(std::string_view key, int64_t time_ms, std::span<Value> in
     Aggregate(group, begin, end, out);
   }
   return true;
+}
+
+void WindowState::DropOldest(Group& group, size_t values) {
+  if (values == 0) return;
+  if (group.head + values == group.rows.size()) {
+    group.rows.clear();
+    group.head = 0;
+    return;
+  }
+  for (size_t v = group.head; v < group.head + values; ++v) group.rows[v].Reset();
+  group.head += values;
 }
 
 void WindowState::EvictExpired() {
@@ -263,7 +276,7 @@ void WindowState::Aggregate(const Group& group, size_t begin, size_t end, Window
   // The non-null inputs of aggregate `a` in the window, oldest first.
   auto for_each = [&](size_t a, auto&& f) {
     for (size_t i = begin; i < end; ++i) {
-      const Value& v = group.rows[i * stride_ + 1 + a];
+      const Value& v = Row(group, i)[1 + a];
       if (!v.is_null()) f(v);
     }
   };
@@ -365,7 +378,7 @@ bool WindowState::UpdateLists(const Group& group, const size_t* removed_values,
     if (!list || list->size() < removed_values[a]) return false;
   }
   const size_t n = Size(group);
-  const Value* newest = &group.rows[(n - 1) * stride_];
+  const Value* newest = Row(group, n - 1);
   for (size_t a = 0; a < width; ++a) {
     expr::List& list = *(*record)[a].value.UniqueList();
     list.erase(list.begin(), list.begin() + static_cast<ptrdiff_t>(removed_values[a]));

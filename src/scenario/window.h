@@ -87,9 +87,11 @@ class WindowState {
     int64_t watermark_ms = INT64_MIN;
     uint64_t version = 0;  // see WindowOutput::version
     // Items in time order, small (max_items) so inserts shift, in one buffer (one cache miss
-    // when a group comes back): row i is rows[i * stride, (i + 1) * stride), its time then its
-    // inputs in spec order.
+    // when a group comes back): row i is rows[head + i * stride, head + (i + 1) * stride), its
+    // time then its inputs in spec order. Rows that leave are nulled and skipped (head moves
+    // on), not shifted out; the buffer is compacted when an append would grow it.
     std::vector<expr::Value> rows;
+    size_t head = 0;
   };
   using Lru = std::list<Group>;  // front: most recently updated
   // Heterogeneous lookup: a key is looked up as a string_view, without a std::string.
@@ -101,8 +103,14 @@ class WindowState {
   // cost three or four (the groups are cold: one lookup per event over many users).
   using Index = boost::unordered_flat_map<std::string, Lru::iterator, KeyHash, std::equal_to<>>;
 
-  size_t Size(const Group& group) const { return group.rows.size() / stride_; }
-  int64_t Time(const Group& group, size_t i) const { return group.rows[i * stride_].as_time().ms; }
+  size_t Size(const Group& group) const { return (group.rows.size() - group.head) / stride_; }
+  //! Row i's first value (its time); its inputs follow.
+  const expr::Value* Row(const Group& group, size_t i) const {
+    return &group.rows[group.head + i * stride_];
+  }
+  int64_t Time(const Group& group, size_t i) const { return Row(group, i)->as_time().ms; }
+  //! Drops the oldest rows, `values` values (a multiple of the stride).
+  static void DropOldest(Group& group, size_t values);
   void EvictExpired();
   //! How many of the oldest items leave the group (they are not erased here).
   size_t Expired(const Group& group) const;

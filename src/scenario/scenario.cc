@@ -1725,20 +1725,20 @@ bool DeferredRuns::Keep(const Runner& runner, size_t from, const events::Event& 
   // `key` may be a variable's text: read before the variables are swapped out (the end).
   runner_ = &runner;
   Run* run = known;
-  Index::Keys* keys = nullptr;
+  bool replaced = run != nullptr;
   if (!run) {
-    keys = &index_->For(event.tenant);
-    if (auto found = keys->find(key); found != keys->end()) run = &runs_[found->second];
+    // One lookup: the key goes in at the next free place unless it is there already.
+    auto [found, added] = index_->For(event.tenant).emplace(std::string(key), used_);
+    if (added) {
+      if (used_ == runs_.size()) runs_.emplace_back();
+      run = &runs_[used_++];
+      run->key.assign(key);
+    } else {
+      run = &runs_[found->second];
+      replaced = true;
+    }
   }
-  const bool replaced = run != nullptr;
-  if (replaced) {
-    if (run->options.count) runner.counters_->Inc(from, kDropped);
-  } else {
-    if (used_ == runs_.size()) runs_.emplace_back();
-    keys->emplace(std::string(key), used_);
-    run = &runs_[used_++];
-    run->key.assign(key);
-  }
+  if (replaced && run->options.count) runner.counters_->Inc(from, kDropped);
   run->from = from;
   run->event = &event;
   run->options = options;

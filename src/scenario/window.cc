@@ -94,7 +94,7 @@ bool WindowState::Add(std::string_view key, int64_t time_ms, std::span<Value> in
       lru_.pop_back();
       ++evicted_;
     }
-    lru_.push_front(Group{std::string(key), Value(key), INT64_MIN, {}});
+    lru_.push_front(Group{.key = std::string(key), .key_value = Value(key)});
     found = index_.emplace(lru_.front().key, lru_.begin()).first;
   } else if (found->second != lru_.begin()) {
     lru_.splice(lru_.begin(), lru_, found->second);

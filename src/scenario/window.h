@@ -81,9 +81,8 @@ class WindowState {
   const WindowSpec& spec() const { return spec_; }
 
  private:
+  // What every Add reads comes first: with the list's links, one cache line.
   struct Group {
-    std::string key;
-    expr::Value key_value;  // `key` as a string value, made once
     int64_t watermark_ms = INT64_MIN;
     uint64_t version = 0;  // see WindowOutput::version
     // Items in time order, small (max_items) so inserts shift, in one buffer (one cache miss
@@ -92,6 +91,8 @@ class WindowState {
     // on), not shifted out; the buffer is compacted when an append would grow it.
     std::vector<expr::Value> rows;
     size_t head = 0;
+    std::string key;
+    expr::Value key_value;  // `key` as a string value, made once
   };
   using Lru = std::list<Group>;  // front: most recently updated
   // Heterogeneous lookup: a key is looked up as a string_view, without a std::string.

@@ -194,11 +194,11 @@ pipeline::EventObserver ScenarioObserver(const scenario::ScenarioHost& host) {
       writes.DeferLatest(std::string(reinterpret_cast<const char*>(&version), sizeof version),
                          [end = std::make_shared<StepDeferrals::AtStepEnd>(&deferrals)](
                              pipeline::StepWrites& step_writes) { end->Run(step_writes); });
-    } else if (first) {
-      deferrals.runner.reset();  // nothing kept: free for another step
     }
     // A version with a store sink owns its users' lists, even for events it drops.
     if (runner->scenario().stores_lists()) writes.ClaimList(event.tenant, event.user_id);
+    // Nothing kept: free for another step (last, as it may let the version go).
+    if (first && deferrals.runs.empty()) deferrals.runner.reset();
   };
 }
 

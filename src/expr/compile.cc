@@ -1028,7 +1028,8 @@ class Compiler {
             if (const Value* k = idx->constant(); k && k->is_string()) {
               const Type* ft = ot.Field(k->as_string());
               if (!ft) {
-                Fail(idx->pos(), "unknown field '" + std::string(k->as_string()) + "' in " + ot.ToString());
+                Fail(idx->pos(), "unknown field '" + std::string(k->as_string()) + "' in " +
+                                     ot.ToString());
                 return nullptr;
               }
               t = *ft;

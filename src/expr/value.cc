@@ -50,7 +50,7 @@ void Value::AssignString(std::string_view s) {
   if (is_string() && as_string() == s) return;  // e.g. a tracker field that every event repeats
   if (s.size() <= kMaxInline) {
     if (!IsShared()) {
-      SetInline(s);  // memmove: `s` may be this value's own text
+      SetInline(s);  // `s` may be this value's own text: SetInline copies through a local
       return;
     }
   } else if (rep_ == Rep::kString) {

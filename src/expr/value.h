@@ -176,8 +176,7 @@ class Value {
     if (other.IsShared()) {
       CopyShared(other);
     } else {
-      words_[0] = other.words_[0];
-      words_[1] = other.words_[1];
+      CopyPayload(other);
     }
     rep_ = other.rep_;
   }
@@ -187,10 +186,13 @@ class Value {
       MoveShared(other);
       return;
     }
-    words_[0] = other.words_[0];
-    words_[1] = other.words_[1];
+    CopyPayload(other);
     rep_ = other.rep_;
     other.rep_ = Rep::kNull;
+  }
+  //! The payload bytes of a value that holds nothing shared (whichever member is active).
+  void CopyPayload(const Value& other) noexcept {
+    std::memcpy(&words_, &other.words_, sizeof words_);
   }
   void Destroy() noexcept {
     if (IsShared()) {
@@ -221,7 +223,7 @@ class Value {
     std::shared_ptr<const List> l_;
     std::shared_ptr<const Map> m_;
     InlineString inline_;
-    uint64_t words_[2];  // the whole payload, for copying what is not shared
+    uint64_t words_[2];  // the whole payload (CopyPayload), and zeroed by the constructors
   };
 };
 

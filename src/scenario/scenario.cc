@@ -1027,22 +1027,29 @@ struct Runner::StepCounters {
    public:
     explicit Block(size_t nodes)
         : owner_(std::this_thread::get_id()),
-          counts_(std::make_unique<std::atomic<uint64_t>[]>(Padded(nodes * kKindCount))) {}
+          lines_(std::make_unique<Line[]>((nodes * kKindCount + Line::kCounts - 1) /
+                                          Line::kCounts)) {}
     void Inc(size_t node, size_t kind) {
       // One writer (the owner thread): no read-modify-write needed.
-      std::atomic<uint64_t>& count = counts_[node * kKindCount + kind];
+      std::atomic<uint64_t>& count = At(node * kKindCount + kind);
       count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
     uint64_t Get(size_t node, size_t kind) const {
-      return counts_[node * kKindCount + kind].load(std::memory_order_relaxed);
+      return At(node * kKindCount + kind).load(std::memory_order_relaxed);
     }
     std::thread::id owner() const { return owner_; }
 
    private:
     // Whole cache lines, so that two threads' blocks share none.
-    static size_t Padded(size_t n) { return (n + 7) / 8 * 8; }
+    struct alignas(64) Line {
+      static constexpr size_t kCounts = 8;
+      std::atomic<uint64_t> counts[kCounts] = {};
+    };
+    std::atomic<uint64_t>& At(size_t i) const {
+      return lines_[i / Line::kCounts].counts[i % Line::kCounts];
+    }
     std::thread::id owner_;
-    std::unique_ptr<std::atomic<uint64_t>[]> counts_;
+    std::unique_ptr<Line[]> lines_;
   };
 
   explicit StepCounters(size_t nodes) : nodes_(nodes), id_(NextId()) {}
@@ -1087,6 +1094,8 @@ struct Runner::StepCounters {
     static std::atomic<uint64_t> last{0};
     return last.fetch_add(1, std::memory_order_relaxed) + 1;
   }
+  // A block stays until the runner goes (its counts are part of the totals): one per thread
+  // that ever ran this version, pipeline workers and the few threads of the HTTP API.
   Block& Find() {
     std::lock_guard lock(mu_);
     for (Block& block : blocks_) {
@@ -1304,6 +1313,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
   // this event, and the run kept for the key (found there, not looked up again).
   uint64_t coalesce_window_version = 0;
   DeferredRuns::Run* coalesce_kept = nullptr;
+  bool coalesce_looked_up = false;  // coalesce_kept is the lookup's answer (null: none kept)
   StepCounters::Block* counts = nullptr;  // this thread's, found on the first count
   while (true) {
     const Scenario::Step& step = c.steps[node];
@@ -1319,7 +1329,8 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
         std::string buffer;
         const bool replaced = options.defer->Keep(*this, node, event, options,
                                                   KeyView(*key, &buffer), env,
-                                                  coalesce_window_version, coalesce_kept);
+                                                  coalesce_window_version, coalesce_kept,
+                                                  coalesce_looked_up);
         if (replaced) {
           // The env now holds the replaced run's variables: its window records are spares.
           KeepSpareRecords([&env](size_t slot) { return env.Take(slot); }, scratch);
@@ -1438,10 +1449,9 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
         // will replace the run kept for that key, whose window record is updated for this one
         // (what left the window dropped, the new item appended) instead of made again.
         DeferredRuns::Run* kept = nullptr;
-        if (node == coalesce_window_ && options.defer && !options.raw &&
-            options.defer->Accepts(*this)) {
-          kept = options.defer->Kept(event.tenant, key_text);
-        }
+        const bool look_up = node == coalesce_window_ && options.defer && !options.raw &&
+                             options.defer->Accepts(*this);
+        if (look_up) kept = options.defer->Kept(event.tenant, key_text);
         DeferredRuns::Run* replaced = kept && kept->window_version != 0 ? kept : nullptr;
         uint64_t previous = 0;
         if (replaced) {
@@ -1464,6 +1474,7 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
           if (node == coalesce_window_) {
             coalesce_window_version = window.version;
             coalesce_kept = kept;
+            coalesce_looked_up = look_up;
           }
         } else {
           outcome = Outcome::kLate;
@@ -1721,34 +1732,40 @@ DeferredRuns::Run* DeferredRuns::Kept(std::string_view tenant, std::string_view 
 
 bool DeferredRuns::Keep(const Runner& runner, size_t from, const events::Event& event,
                         const RunOptions& options, std::string_view key, expr::Env& env,
-                        uint64_t window_version, Run* known) {
+                        uint64_t window_version, Run* known, bool looked_up) {
   // `key` may be a variable's text: read before the variables are swapped out (the end).
   runner_ = &runner;
   Run* run = known;
-  bool replaced = run != nullptr;
   if (!run) {
-    // One lookup: the key goes in at the next free place unless it is there already.
-    auto [found, added] = index_->For(event.tenant).emplace(std::string(key), used_);
-    if (added) {
-      if (used_ == runs_.size()) runs_.emplace_back();
+    Index::Keys& keys = index_->For(event.tenant);
+    if (!looked_up) {
+      if (auto found = keys.find(key); found != keys.end()) run = &runs_[found->second];
+    }
+    if (!run) {
+      if (used_ == runs_.size()) runs_.emplace_back();  // first: the index never names a gap
+      keys.emplace(std::string(key), used_);
       run = &runs_[used_++];
       run->key.assign(key);
-    } else {
-      run = &runs_[found->second];
-      replaced = true;
+      return KeepRun(*run, runner, from, event, options, env, window_version, false);
     }
   }
-  if (replaced && run->options.count) runner.counters_->Inc(from, kDropped);
-  run->from = from;
-  run->event = &event;
-  run->options = options;
-  run->options.defer = nullptr;
-  run->window_version = window_version;
-  if (run->vars.size() != env.size()) {
-    run->vars.clear();  // another scenario's variables (the storage of an earlier runner's run)
-    run->vars.resize(env.size());
+  return KeepRun(*run, runner, from, event, options, env, window_version, true);
+}
+
+bool DeferredRuns::KeepRun(Run& run, const Runner& runner, size_t from,
+                           const events::Event& event, const RunOptions& options, expr::Env& env,
+                           uint64_t window_version, bool replaced) {
+  if (replaced && run.options.count) runner.counters_->Inc(from, kDropped);
+  run.from = from;
+  run.event = &event;
+  run.options = options;
+  run.options.defer = nullptr;
+  run.window_version = window_version;
+  if (run.vars.size() != env.size()) {
+    run.vars.clear();  // another scenario's variables (the storage of an earlier runner's run)
+    run.vars.resize(env.size());
   }
-  env.SwapValues(run->vars);  // the env gets the replaced run's variables, or nulls
+  env.SwapValues(run.vars);  // the env gets the replaced run's variables, or nulls
   return replaced;
 }
 

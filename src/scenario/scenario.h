@@ -243,10 +243,13 @@ class DeferredRuns {
   //! when it replaced a kept run of the same key (the env then holds that run's variables).
   //! `window_version`: of the output of the runner's window step right before `from`, grouped
   //! by the same key (0 when none). `known`: the run kept for `key`, when the caller found it
-  //! already (Kept), else null (then it is looked up).
+  //! already (Kept); null with `looked_up`: the caller found none; else it is looked up here.
   bool Keep(const Runner& runner, size_t from, const events::Event& event,
             const RunOptions& options, std::string_view key, expr::Env& env,
-            uint64_t window_version, Run* known);
+            uint64_t window_version, Run* known, bool looked_up);
+  //! Keep's second half: `run` (new, or the kept one it replaces) takes the event's run.
+  bool KeepRun(Run& run, const Runner& runner, size_t from, const events::Event& event,
+               const RunOptions& options, expr::Env& env, uint64_t window_version, bool replaced);
   //! The run kept for `key` of `tenant`, or nullptr.
   Run* Kept(std::string_view tenant, std::string_view key);
 

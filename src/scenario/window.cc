@@ -135,8 +135,9 @@ bool WindowState::Add(std::string_view key, int64_t time_ms, std::span<Value> in
   } else {
     auto row = group.rows.begin() + static_cast<ptrdiff_t>(group.head + inserted * stride_);
     row = group.rows.emplace(row, expr::TimeMs{time_ms});
-    group.rows.insert(row + 1, std::make_move_iterator(inputs.begin()),
-                      std::make_move_iterator(inputs.begin() + static_cast<ptrdiff_t>(stride_ - 1)));
+    group.rows.insert(
+        row + 1, std::make_move_iterator(inputs.begin()),
+        std::make_move_iterator(inputs.begin() + static_cast<ptrdiff_t>(stride_ - 1)));
   }
   ++items_;
   group.watermark_ms = std::max(group.watermark_ms, time_ms);

@@ -81,7 +81,8 @@ class WindowState {
   const WindowSpec& spec() const { return spec_; }
 
  private:
-  // What every Add reads comes first: with the list's links, one cache line.
+  // What every Add reads comes first, next to the list node's links (one cache line when the
+  // allocator aligns the node, as jemalloc's 128-byte size class does).
   struct Group {
     int64_t watermark_ms = INT64_MIN;
     uint64_t version = 0;  // see WindowOutput::version

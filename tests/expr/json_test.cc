@@ -98,6 +98,29 @@ TEST(ValueTest, UniqueStorageIsWritableOnlyWhenUnshared) {
   Value number(5);
   number.AssignString(std::string(20, 'n'));
   EXPECT_EQ(number.as_string(), std::string(20, 'n'));
+  // A short string into every plain kind, and into an unshared long string.
+  for (Value v : {Value(), Value(true), Value(int64_t{7}), Value(1.5), Value(TimeMs{9})}) {
+    v.AssignString("abc");
+    EXPECT_EQ(v, Value("abc"));
+    EXPECT_TRUE(v.is_string());
+  }
+  Value unshared(std::string(30, 'u'));
+  unshared.AssignString("short");
+  EXPECT_EQ(unshared, Value("short"));
+}
+
+TEST(ValueTest, InlineAndSharedStringsOfTheSameTextAreEqual) {
+  for (size_t n : {0, 1, 14, 15, 16, 40}) {
+    const std::string text(n, 'q');
+    const Value made(text);  // inline up to 15 bytes
+    const Value shared(std::make_shared<const std::string>(text));
+    EXPECT_EQ(made, shared) << n;
+    EXPECT_EQ(made.as_string(), text) << n;
+    auto parsed = ParseJson(ToJson(made));
+    ASSERT_TRUE(parsed.ok()) << n;
+    EXPECT_EQ(*parsed, made) << n;
+    EXPECT_EQ(ToJson(*parsed), "\"" + text + "\"") << n;
+  }
 }
 
 TEST(ValueTest, CopiesAndMovesOfEveryKind) {

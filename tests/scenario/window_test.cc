@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -210,6 +211,134 @@ TEST(WindowTest, UpdatedOutputsEqualOutputsMadeAgain) {
     ASSERT_EQ(kept.items, fresh.items) << i;
   }
   EXPECT_GT(updates_offered, 1000u);
+}
+
+// The window's rules written the plainest way (a sorted vector per group, erased and searched in
+// full), to check the state's bookkeeping (rows skipped rather than shifted out, compaction,
+// insertion behind skipped rows, item counts) against.
+class NaiveWindow {
+ public:
+  explicit NaiveWindow(WindowSpec spec) : spec_(std::move(spec)) {}
+  // The window's ids as JSON, or "late".
+  std::string Add(const std::string& key, int64_t t, const std::string& id, int64_t* start,
+                  int64_t* end) {
+    Group& g = groups_[key];
+    if (g.watermark != INT64_MIN && t < g.watermark - spec_.allowed_lateness_ms) return "late";
+    auto at = std::upper_bound(g.items.begin(), g.items.end(), t,
+                               [](int64_t v, const auto& item) { return v < item.first; });
+    size_t inserted = static_cast<size_t>(at - g.items.begin());
+    g.items.insert(at, {t, id});
+    g.watermark = std::max(g.watermark, t);
+    const size_t n = g.items.size();
+    auto time = [&](size_t i) { return g.items[i].first; };
+    size_t drop = 0;
+    if (spec_.kind == WindowKind::kSliding) {
+      while (drop < n && time(drop) <= g.watermark - spec_.size_ms) ++drop;
+    } else if (spec_.kind == WindowKind::kTumbling) {
+      const int64_t oldest = g.watermark - spec_.allowed_lateness_ms;
+      const int64_t keep_from = FloorDiv(oldest, spec_.size_ms) * spec_.size_ms;
+      while (drop < n && time(drop) < keep_from) ++drop;
+    } else {
+      const int64_t closed = g.watermark - spec_.allowed_lateness_ms - spec_.gap_ms;
+      for (size_t i = 1; i < n && time(i - 1) <= closed; ++i) {
+        if (time(i) - time(i - 1) >= spec_.gap_ms) drop = i;
+      }
+    }
+    if (n - drop > spec_.max_items) drop = n - spec_.max_items;
+    g.items.erase(g.items.begin(), g.items.begin() + static_cast<ptrdiff_t>(drop));
+    inserted = inserted >= drop ? inserted - drop : SIZE_MAX;
+    size_t begin = 0, stop = g.items.size();
+    if (spec_.kind == WindowKind::kSliding) {
+      *start = g.watermark - spec_.size_ms + 1;
+      *end = g.watermark + 1;
+    } else if (spec_.kind == WindowKind::kTumbling) {
+      *start = FloorDiv(t, spec_.size_ms) * spec_.size_ms;
+      *end = *start + spec_.size_ms;
+      begin = stop;
+      for (size_t i = 0; i < g.items.size(); ++i) {
+        if (time(i) >= *start && begin == stop) begin = i;
+      }
+      for (stop = begin; stop < g.items.size() && time(stop) < *end;) ++stop;
+    } else if (inserted == SIZE_MAX) {
+      begin = stop = 0;
+      *start = t;
+      *end = t + spec_.gap_ms;
+    } else {
+      for (begin = inserted; begin > 0 && time(begin) - time(begin - 1) < spec_.gap_ms;) --begin;
+      for (stop = inserted + 1;
+           stop < g.items.size() && time(stop) - time(stop - 1) < spec_.gap_ms;)
+        ++stop;
+      *start = time(begin);
+      *end = time(stop - 1) + spec_.gap_ms;
+    }
+    std::string ids = "[";
+    for (size_t i = begin; i < stop; ++i)
+      ids += (i > begin ? ",\"" : "\"") + g.items[i].second + "\"";
+    return ids + "]";
+  }
+  size_t items() const {
+    size_t n = 0;
+    for (const auto& [key, g] : groups_) n += g.items.size();
+    return n;
+  }
+
+ private:
+  static int64_t FloorDiv(int64_t a, int64_t b) {
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+  }
+  struct Group {
+    int64_t watermark = INT64_MIN;
+    std::vector<std::pair<int64_t, std::string>> items;
+  };
+  WindowSpec spec_;
+  std::map<std::string, Group> groups_;
+};
+
+TEST(WindowTest, EveryKindMatchesItsRulesWrittenPlainly) {
+  for (WindowKind kind : {WindowKind::kSliding, WindowKind::kTumbling, WindowKind::kSession}) {
+    WindowSpec spec = Spec(kind, {AggregateKind::kList, AggregateKind::kCount});
+    spec.size_ms = 1000;
+    spec.gap_ms = 700;
+    spec.allowed_lateness_ms = 400;
+    spec.max_items = 5;
+    WindowState state(spec);
+    NaiveWindow naive(spec);
+    uint64_t seed = 7 + static_cast<uint64_t>(kind);
+    auto next = [&seed](uint64_t n) {
+      seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+      return (seed >> 33) % n;
+    };
+    int64_t t = 100000;
+    size_t late = 0, out_of_order = 0;
+    for (int i = 0; i < 3000; ++i) {
+      t += static_cast<int64_t>(next(300));
+      int64_t time = t;
+      if (next(4) == 0) {
+        time -= static_cast<int64_t>(next(600));  // behind: in time or late
+        ++out_of_order;
+      }
+      const std::string key = "k" + std::to_string(next(3));
+      const std::string id = "i" + std::to_string(i);
+      int64_t start = 0, end = 0;
+      const std::string expected = naive.Add(key, time, id, &start, &end);
+      WindowOutput out;
+      std::vector<Value> inputs{Value(id), Value(true)};
+      const bool added = state.Add(key, time, inputs, &out);
+      ASSERT_EQ(added, expected != "late") << i;
+      if (!added) {
+        ++late;
+        continue;
+      }
+      ASSERT_EQ(expr::ToJson(out.aggregate(0)), expected)
+          << "kind " << static_cast<int>(kind) << ", event " << i;
+      ASSERT_EQ(out.aggregate(1).as_int(), static_cast<int64_t>(out.aggregate(0).as_list().size()));
+      ASSERT_EQ(out.start_ms, start) << i;
+      ASSERT_EQ(out.end_ms, end) << i;
+      ASSERT_EQ(state.items(), naive.items()) << i;
+    }
+    EXPECT_GT(late, 15u);
+    EXPECT_GT(out_of_order - late, 200u) << "out-of-order events inserted behind others";
+  }
 }
 
 }  // namespace

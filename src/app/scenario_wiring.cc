@@ -91,14 +91,15 @@ struct StepDeferrals {
     return nullptr;
   }
 
-  //! Held by the step's deferred call (StepWrites::DeferLatest): runs the kept runs when the
-  //! step has seen all its events; when the call goes (run, or dropped by a step that failed),
-  //! drops what is left and frees the deferrals. The step runs and ends on this thread.
+  //! This thread's deferrals, bound or free.
   static std::vector<std::unique_ptr<StepDeferrals>>& All() {
     thread_local std::vector<std::unique_ptr<StepDeferrals>> all;  // rarely more than one
     return all;
   }
 
+  //! Held by the step's deferred call (StepWrites::DeferLatest): runs the kept runs when the
+  //! step has seen all its events; when the call goes (run, or dropped by a step that failed),
+  //! drops what is left and frees the deferrals. The step runs and ends on this thread.
   struct AtStepEnd {
     StepDeferrals* deferrals;
     explicit AtStepEnd(StepDeferrals* d) : deferrals(d) {}

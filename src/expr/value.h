@@ -39,7 +39,7 @@ class Value {
  public:
   // Implicit by design: literals and containers convert to values.
   // NOLINTBEGIN(google-explicit-constructor)
-  // The payload word is always set, so that trivial kinds copy it whole (see CopyFrom).
+  // Both payload words are always set, so that CopyPayload copies no indeterminate bytes.
   Value() noexcept : words_{0, 0} {}  //!< null
   Value(std::nullptr_t) noexcept : words_{0, 0} {}
   Value(bool b) noexcept : rep_(Rep::kBool), words_{0, 0} { b_ = b; }

@@ -21,6 +21,7 @@
 #include "auth/crypto.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "common/string_hash.h"
 
 namespace streamrec::store {
 class Store;
@@ -119,11 +120,8 @@ class KeyStore {
   Counters counters_;
   std::mutex write_mu_;           // serializes Create/Rotate/Revoke (read, persist, publish)
   mutable std::shared_mutex mu_;  // guards keys_ and bootstrap_
-  struct Hash {                   // lookups by string_view without a copy
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
-  std::unordered_map<std::string, Record, Hash, std::equal_to<>> keys_;
+  // Looked up by string_view without a copy.
+  std::unordered_map<std::string, Record, common::StringHash, std::equal_to<>> keys_;
   std::optional<Record> bootstrap_;
 };
 

@@ -25,7 +25,7 @@ RateLimiter::~RateLimiter() {
 
 bool RateLimiter::Allow(std::string_view key, int64_t now_ns) {
   if (options_.rate_per_s <= 0) return true;
-  size_t h = Hash()(key);
+  size_t h = common::StringHash()(key);
   // Shard on high bits: the map inside uses the same hash modulo its bucket count.
   Shard& shard = shards_[(h >> 32 ^ h >> 56) % kShards];
   std::lock_guard lock(shard.mu);

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "common/metrics.h"
+#include "common/string_hash.h"
 
 namespace streamrec::auth {
 
@@ -53,13 +54,9 @@ class RateLimiter {
     int64_t last_ns;
     std::list<const std::string*>::iterator lru;  // position in Shard::lru
   };
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
   struct alignas(64) Shard {  // own cache line: no false sharing between shards
     mutable std::mutex mu;
-    std::unordered_map<std::string, Bucket, Hash, std::equal_to<>> buckets;
+    std::unordered_map<std::string, Bucket, common::StringHash, std::equal_to<>> buckets;
     std::list<const std::string*> lru;  // map keys (node-stable), most recently seen first
     uint64_t rejected = 0;
   };

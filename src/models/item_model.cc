@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "common/clock.h"
+#include "common/string_hash.h"
 #include "models/item_codec.h"
 
 namespace streamrec::models {
@@ -84,10 +85,7 @@ struct Slot {
   std::vector<Neighbor> neighbors;
 };
 
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
+using common::StringHash;
 template <typename V>
 using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
 using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;

@@ -13,13 +13,12 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/string_hash.h"
+
 namespace streamrec::models {
 namespace {
 
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
+using common::StringHash;
 
 constexpr uint32_t kMagic = 0x314e4b53;  // "SKN1" little-endian
 

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/string_hash.h"
 #include "expr/value.h"
 
 namespace streamrec::scenario {
@@ -96,14 +97,11 @@ class WindowState {
     expr::Value key_value;  // `key` as a string value, made once
   };
   using Lru = std::list<Group>;  // front: most recently updated
-  // Heterogeneous lookup: a key is looked up as a string_view, without a std::string.
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   // Open addressing: a lookup costs about two cache misses where std::unordered_map's chains
-  // cost three or four (the groups are cold: one lookup per event over many users).
-  using Index = boost::unordered_flat_map<std::string, Lru::iterator, KeyHash, std::equal_to<>>;
+  // cost three or four (the groups are cold: one lookup per event over many users). Looked up
+  // as a string_view, without a std::string.
+  using Index =
+      boost::unordered_flat_map<std::string, Lru::iterator, common::StringHash, std::equal_to<>>;
 
   size_t Size(const Group& group) const { return (group.rows.size() - group.head) / stride_; }
   //! Row i's first value (its time); its inputs follow.

@@ -1252,9 +1252,9 @@ class Compiler {
         simple = SimplePattern::Parse(p->as_string());
       }
     }
-    NodePtr node =
-        std::make_unique<CallNode>(fn, std::move(args), a.null_safe, std::move(regex),
-                                   std::move(simple), std::move(url_pattern), fn->result(types), a.pos);
+    NodePtr node = std::make_unique<CallNode>(fn, std::move(args), a.null_safe, std::move(regex),
+                                              std::move(simple), std::move(url_pattern),
+                                              fn->result(types), a.pos);
     if (all_const && fn->pure && options_.fold_constants) return FoldNow(std::move(node));
     return node;
   }

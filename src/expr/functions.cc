@@ -94,7 +94,6 @@ void AssignPercentDecoded(Value& out, std::string_view s) {
   }
 }
 
-
 std::vector<std::string_view> Segments(std::string_view path) {
   std::vector<std::string_view> out;
   size_t at = 0;

@@ -14,6 +14,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/string_hash.h"
 #include "expr/expr.h"
 #include "expr/json.h"
 #include "scenario/input.h"
@@ -1289,6 +1290,10 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
     expr::Env& env;
     ~Release() { env.Clear(); }
   } release{env};
+  // A deferred run's variables: its storage and the env's (all null) trade places, before
+  // `#input` is bound (from its event) over what the run kept in that slot. They have this
+  // scenario's size: DeferredRuns::Keep took them from an env bound to the same schema.
+  if (saved) env.SwapValues(*saved);
   if (options.trace) {
     // The source step shows the whole record.
     env.Set(kInputSlot, input.ToValue());
@@ -1296,17 +1301,6 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
     env.SetNative(kInputSlot, &input);
   }
   env.set_now_ms(event.timestamp_ms);
-  if (saved) {
-    // A deferred run's variables (`#input` is bound above, from its event): its storage and the
-    // env's (all null) trade places.
-    if (saved->size() == env.size()) {
-      env.SwapValues(*saved);
-    } else {
-      for (size_t slot = kInputSlot + 1; slot < saved->size() && slot < env.size(); ++slot) {
-        env.Set(slot, std::move((*saved)[slot]));
-      }
-    }
-  }
 
   Status status;  // of the evaluation that failed
   // From coalesce_window_, for the coalesce step right after it: the version of its output for
@@ -1692,13 +1686,8 @@ StepTrace Runner::Run(const events::Event& event, const RunOptions& options, siz
   return trace;
 }
 
-
 struct DeferredRuns::Index {
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using Keys = boost::unordered_flat_map<std::string, size_t, Hash, std::equal_to<>>;
+  using Keys = boost::unordered_flat_map<std::string, size_t, common::StringHash, std::equal_to<>>;
   // Key -> position in runs_, by tenant (shops never share a key); most see one tenant.
   std::vector<std::pair<std::string, Keys>> tenants;
 
